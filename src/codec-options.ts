@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from './errors.js';
+
+/**
+ * The codec settings, in the shape of the `temporal.security` section of a Trenova-style `config.yaml`.
+ */
+export interface CodecOptions {
+  /** Encrypt payloads (AES-256-GCM); default true. */
+  enableEncryption?: boolean;
+  /** The key id new payloads are encrypted with; default `"default"`. */
+  encryptionKeyID?: string;
+  /** Compress payloads at or above `compressionThreshold` before encrypting them; default true. */
+  enableCompression?: boolean;
+  /** Serialized size in bytes from which payloads are compressed; default 1024. */
+  compressionThreshold?: number;
+  /** Cap on the size one compressed payload may inflate to; default 64 MiB. */
+  maxDecompressedBytes?: number;
+  /** A directory with one key file per key id, read besides the environment. */
+  keysDir?: string;
+}
+
+/** Environment variables read by {@link loadCodecOptions}; each overrides the config file. */
+export const CODEC_ENV = {
+  configFile: 'TEMPORAL_CODEC_CONFIG',
+  enableEncryption: 'TEMPORAL_CODEC_ENABLE_ENCRYPTION',
+  encryptionKeyID: 'TEMPORAL_CODEC_ENCRYPTION_KEY_ID',
+  enableCompression: 'TEMPORAL_CODEC_ENABLE_COMPRESSION',
+  compressionThreshold: 'TEMPORAL_CODEC_COMPRESSION_THRESHOLD',
+  maxDecompressedBytes: 'TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES',
+  keysDir: 'TEMPORAL_CODEC_KEYS_DIR',
+} as const;
+
+type OptionKind = 'boolean' | 'string' | 'integer';
+const OPTION_KINDS: Record<keyof CodecOptions, OptionKind> = {
+  enableEncryption: 'boolean',
+  encryptionKeyID: 'string',
+  enableCompression: 'boolean',
+  compressionThreshold: 'integer',
+  maxDecompressedBytes: 'integer',
+  keysDir: 'string',
+};
+
+/**
+ * Reads codec options from a YAML or JSON config file (its `temporal.security` section, or a top-level `security`
+ * section, or the file's top level) and then from `TEMPORAL_CODEC_*` variables, which win.
+ *
+ * @example
+ * const options = loadCodecOptions({ configFile: 'config/config.yaml' });
+ * const dataConverter = createDataConverter(options);
+ */
+export function loadCodecOptions(
+  source: { configFile?: string; env?: Readonly<Record<string, string | undefined>> } = {},
+): CodecOptions {
+  const env = source.env ?? process.env;
+  const configFile = source.configFile ?? env[CODEC_ENV.configFile];
+  const options: CodecOptions = configFile ? readConfigFile(configFile) : {};
+  for (const [name, variable] of Object.entries(CODEC_ENV)) {
+    if (name === 'configFile') continue;
+    const text = env[variable];
+    if (text === undefined || text === '') continue;
+    const key = name as keyof CodecOptions;
+    (options as Record<string, unknown>)[key] = parseText(text, OPTION_KINDS[key], variable);
+  }
+  return options;
+}
+
+/** Checks the types of codec options given in code or read from a file; errors name the field. */
+export function validateCodecOptions(value: unknown, where = 'options'): CodecOptions {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(`${where} must be an object`);
+  }
+  const options: CodecOptions = {};
+  for (const [key, kind] of Object.entries(OPTION_KINDS)) {
+    const field = (value as Record<string, unknown>)[key];
+    if (field === undefined || field === null) continue;
+    const ok =
+      kind === 'boolean'
+        ? typeof field === 'boolean'
+        : kind === 'string'
+          ? typeof field === 'string' && field !== ''
+          : Number.isSafeInteger(field) && (field as number) >= 0;
+    if (!ok) throw new ConfigError(`${where}.${key} must be ${describeKind(kind)}`);
+    (options as Record<string, unknown>)[key] = field;
+  }
+  return options;
+}
+
+function readConfigFile(path: string): CodecOptions {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new ConfigError(`config file ${path} cannot be read (${(cause as NodeJS.ErrnoException).code ?? 'error'})`, {
+      cause,
+    });
+  }
+  let document: unknown;
+  try {
+    document = parseYaml(text); // YAML 1.2 is a superset of JSON, so one parser reads both.
+  } catch (cause) {
+    throw new ConfigError(`config file ${path} is not valid YAML or JSON`, { cause });
+  }
+  const root = (document ?? {}) as Record<string, unknown>;
+  const temporal = root.temporal as Record<string, unknown> | undefined;
+  if (temporal && typeof temporal === 'object' && temporal.security !== undefined) {
+    return validateCodecOptions(temporal.security, `${path}: temporal.security`);
+  }
+  if (root.security !== undefined) return validateCodecOptions(root.security, `${path}: security`);
+  return validateCodecOptions(root, path);
+}
+
+function parseText(text: string, kind: OptionKind, variable: string): boolean | string | number {
+  if (kind === 'string') return text;
+  if (kind === 'boolean') {
+    if (/^(true|1|yes|on)$/i.test(text)) return true;
+    if (/^(false|0|no|off)$/i.test(text)) return false;
+  } else if (/^\d+$/.test(text) && Number.isSafeInteger(Number(text))) {
+    return Number(text);
+  }
+  throw new ConfigError(`${variable} must be ${describeKind(kind)}`);
+}
+
+function describeKind(kind: OptionKind): string {
+  return kind === 'boolean' ? 'true or false' : kind === 'string' ? 'a non-empty string' : 'a non-negative integer';
+}

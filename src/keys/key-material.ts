@@ -1,0 +1,73 @@
+import { createHmac } from 'node:crypto';
+
+/** AES-256 takes a 32-byte key. */
+export const KEY_LENGTH = 32;
+
+/** The result of reading one key value: the key, or a problem that names the source but never the value. */
+export type ParsedKey =
+  | { ok: true; key: Buffer; warning?: string }
+  | { ok: false; problem: string };
+
+const HEX_KEY = /^[0-9a-fA-F]{64}$/;
+const BASE64_TEXT = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * Reads a key value as the wire-format note defines it:
+ * - `base64:<text>`: strict, padded base64 of exactly 32 bytes;
+ * - `hex:<text>`: 64 hex digits;
+ * - anything else: its UTF-8 bytes, at least 32, of which the first 32 are the key. This is what the Go codec in the
+ *   Trenova application does with the same variable, so both sides derive the same key from it.
+ *
+ * `source` names the variable or file in messages; the value itself never appears in one.
+ */
+export function parseKeyValue(value: string, source: string): ParsedKey {
+  if (value.startsWith('base64:')) {
+    const text = value.slice('base64:'.length).trim();
+    const bytes = Buffer.from(text, 'base64');
+    // Buffer.from skips characters it does not know; a round trip proves the text was strict base64.
+    if (!BASE64_TEXT.test(text) || bytes.toString('base64') !== text) {
+      return { ok: false, problem: `${source} is not valid base64 after "base64:"` };
+    }
+    if (bytes.length !== KEY_LENGTH) {
+      return { ok: false, problem: `${source} decodes to ${bytes.length} bytes; AES-256 needs exactly ${KEY_LENGTH}` };
+    }
+    return { ok: true, key: bytes };
+  }
+  if (value.startsWith('hex:')) {
+    const text = value.slice('hex:'.length).trim();
+    if (!HEX_KEY.test(text)) {
+      return { ok: false, problem: `${source} must hold exactly 64 hex digits after "hex:"` };
+    }
+    return { ok: true, key: Buffer.from(text, 'hex') };
+  }
+  const bytes = Buffer.from(value, 'utf8');
+  if (bytes.length < KEY_LENGTH) {
+    return {
+      ok: false,
+      problem:
+        `${source} is ${bytes.length} bytes long; a key needs at least ${KEY_LENGTH} ` +
+        '(or use "base64:" with `temporal-codec keygen`)',
+    };
+  }
+  const key = Buffer.from(bytes.subarray(0, KEY_LENGTH));
+  if (bytes.length > KEY_LENGTH) {
+    return {
+      ok: true,
+      key,
+      warning:
+        `${source} is ${bytes.length} bytes of text; only its first ${KEY_LENGTH} bytes are used as the key ` +
+        '(write "base64:<44 characters>" to use all of a generated key)',
+    };
+  }
+  return { ok: true, key };
+}
+
+const FINGERPRINT_LABEL = 'temporal-payload-codec fingerprint';
+
+/**
+ * A short, one-way check value of a key: the first 8 bytes of HMAC-SHA256(key, label) in hex. Operators compare
+ * fingerprints across workers, clients and the codec server without ever showing a key.
+ */
+export function keyFingerprint(key: Uint8Array): string {
+  return createHmac('sha256', key).update(FINGERPRINT_LABEL).digest().subarray(0, 8).toString('hex');
+}

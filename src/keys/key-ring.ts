@@ -1,0 +1,124 @@
+import { keyFingerprint } from './key-material.js';
+
+/** Where a key came from: an environment variable or a file, by name only. */
+export interface KeySource {
+  kind: 'env' | 'file';
+  /** The variable name or file path. */
+  name: string;
+}
+
+/** What may be shown of a key: its id, where it came from, its fingerprint and whether it is active. */
+export interface KeyInfo {
+  /** The key id (`"*"` for the fallback key of `TEMPORAL_ENCRYPTION_KEY`). */
+  keyId: string;
+  source: KeySource;
+  fingerprint: string;
+  active: boolean;
+}
+
+interface KeyEntry {
+  key: Buffer;
+  source: KeySource;
+  fingerprint: string;
+}
+
+/** The id shown for the fallback key, which serves every id that has no key of its own. */
+export const FALLBACK_KEY_ID = '*';
+
+const ENV_NAME_CHARS = /[^A-Za-z0-9_]/g;
+
+/**
+ * The name under which a key id whose characters an environment variable cannot hold is also looked up: upper-cased,
+ * with each such character as `_` (`prod-eu` is also found as `PROD_EU`).
+ */
+export function environmentSafeKeyId(keyId: string): string {
+  return keyId.toUpperCase().replace(ENV_NAME_CHARS, '_');
+}
+
+/**
+ * The keys a codec may use, by key id, and the active id new payloads are encrypted with.
+ *
+ * A payload is decrypted with the key of its own `encryption-key-id`; an id with no key of its own falls back to the
+ * key of `TEMPORAL_ENCRYPTION_KEY` when one is set. Key bytes never leave the ring except to the cipher.
+ */
+export class KeyRing {
+  /** The key id new payloads are encrypted with (`encryptionKeyID`). */
+  readonly activeKeyId: string;
+  readonly #keys: ReadonlyMap<string, KeyEntry>;
+  readonly #fallback: KeyEntry | undefined;
+
+  /** @internal Use {@link loadKeyRing} or {@link KeyRing.fromKeys}. */
+  constructor(activeKeyId: string, keys: ReadonlyMap<string, KeyEntry>, fallback: KeyEntry | undefined) {
+    this.activeKeyId = activeKeyId;
+    this.#keys = keys;
+    this.#fallback = fallback;
+  }
+
+  /**
+   * A ring from keys held in memory (tests, scripts, secrets fetched from a vault).
+   *
+   * @example
+   * const ring = KeyRing.fromKeys({ production: randomBytes(32) }, 'production');
+   */
+  static fromKeys(keys: Record<string, Uint8Array>, activeKeyId: string, fallbackKey?: Uint8Array): KeyRing {
+    const entries = new Map<string, KeyEntry>();
+    for (const [keyId, key] of Object.entries(keys)) {
+      entries.set(keyId, makeEntry(key, { kind: 'env', name: `memory:${keyId}` }));
+    }
+    const fallback = fallbackKey ? makeEntry(fallbackKey, { kind: 'env', name: 'memory:*' }) : undefined;
+    return new KeyRing(activeKeyId, entries, fallback);
+  }
+
+  /** @internal The key for a key id (its own, else the fallback), or undefined. */
+  keyFor(keyId: string): Buffer | undefined {
+    return this.#entryFor(keyId)?.key;
+  }
+
+  /** Whether the ring can decrypt payloads of this key id. */
+  has(keyId: string): boolean {
+    return this.#entryFor(keyId) !== undefined;
+  }
+
+  /** The fingerprint of the key that serves this key id, or undefined when there is none. */
+  fingerprint(keyId: string): string | undefined {
+    return this.#entryFor(keyId)?.fingerprint;
+  }
+
+  /** The key ids with a key of their own, sorted. */
+  keyIds(): string[] {
+    return [...this.#keys.keys()].sort();
+  }
+
+  /** Every key's id, source, fingerprint and whether it is active, with no key material. */
+  describe(): KeyInfo[] {
+    const activeServedByOwnKey = this.#keys.has(this.activeKeyId);
+    const infos: KeyInfo[] = this.keyIds().map((keyId) => {
+      const entry = this.#keys.get(keyId)!;
+      return { keyId, source: entry.source, fingerprint: entry.fingerprint, active: keyId === this.activeKeyId };
+    });
+    if (this.#fallback) {
+      infos.push({
+        keyId: FALLBACK_KEY_ID,
+        source: this.#fallback.source,
+        fingerprint: this.#fallback.fingerprint,
+        active: !activeServedByOwnKey,
+      });
+    }
+    return infos;
+  }
+
+  /** A ring with the same keys and another active key id. */
+  withActiveKeyId(activeKeyId: string): KeyRing {
+    return new KeyRing(activeKeyId, this.#keys, this.#fallback);
+  }
+
+  #entryFor(keyId: string): KeyEntry | undefined {
+    return this.#keys.get(keyId) ?? this.#keys.get(environmentSafeKeyId(keyId)) ?? this.#fallback;
+  }
+}
+
+/** @internal */
+export function makeEntry(key: Uint8Array, source: KeySource): KeyEntry {
+  const copy = Buffer.from(key);
+  return { key: copy, source, fingerprint: keyFingerprint(copy) };
+}

@@ -1,0 +1,136 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { KeyConfigError } from '../errors.js';
+import { KEY_LENGTH, parseKeyValue } from './key-material.js';
+import { type KeySource, KeyRing, makeEntry } from './key-ring.js';
+
+/** The variable whose key serves every key id that has no variable of its own. */
+export const FALLBACK_KEY_VARIABLE = 'TEMPORAL_ENCRYPTION_KEY';
+const KEY_VARIABLE_PREFIX = `${FALLBACK_KEY_VARIABLE}_`;
+
+/** The key id new payloads are encrypted with when none is configured. */
+export const DEFAULT_ENCRYPTION_KEY_ID = 'default';
+
+/** Where to read keys from. */
+export interface LoadKeyRingOptions {
+  /** The environment to read `TEMPORAL_ENCRYPTION_KEY` and `TEMPORAL_ENCRYPTION_KEY_<id>` from; default `process.env`. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** A directory with one file per key id (the file name is the id), as Kubernetes mounts a Secret. */
+  keysDir?: string;
+  /** The active key id (`encryptionKeyID`); default `"default"`. */
+  encryptionKeyID?: string;
+  /** Require a key for the active id (needed to encrypt); default true. */
+  requireActiveKey?: boolean;
+  /** Receives warnings (for example a text key longer than 32 bytes); they name the source, never the value. */
+  onWarning?: (message: string) => void;
+}
+
+/**
+ * Reads every key from the environment and the keys directory, checks them all, and throws one
+ * {@link KeyConfigError} that lists every problem (naming variables and files, never values).
+ *
+ * @example
+ * const keyRing = loadKeyRing({ encryptionKeyID: 'production' });
+ * // TEMPORAL_ENCRYPTION_KEY_production=base64:... must be set
+ */
+export function loadKeyRing(options: LoadKeyRingOptions = {}): KeyRing {
+  const env = options.env ?? process.env;
+  const activeKeyId = options.encryptionKeyID ?? DEFAULT_ENCRYPTION_KEY_ID;
+  const problems: string[] = [];
+  const warn = (message: string): void => options.onWarning?.(message);
+  const keys = new Map<string, ReturnType<typeof makeEntry>>();
+
+  const add = (keyId: string, value: string, source: KeySource): void => {
+    const parsed = parseKeyValue(value, describeSource(source));
+    if (!parsed.ok) {
+      problems.push(parsed.problem);
+      return;
+    }
+    if (parsed.warning) warn(parsed.warning);
+    const existing = keys.get(keyId);
+    if (existing && !existing.key.equals(parsed.key)) {
+      problems.push(
+        `key id "${keyId}" has two different keys, in ${describeSource(existing.source)} and ${describeSource(source)}`,
+      );
+      return;
+    }
+    if (!existing) keys.set(keyId, makeEntry(parsed.key, source));
+  };
+
+  if (!validKeyId(activeKeyId)) {
+    problems.push(`the active key id (encryptionKeyID) must be 1-128 printable characters`);
+  }
+
+  let fallback: ReturnType<typeof makeEntry> | undefined;
+  const fallbackValue = env[FALLBACK_KEY_VARIABLE];
+  if (fallbackValue !== undefined) {
+    const source: KeySource = { kind: 'env', name: FALLBACK_KEY_VARIABLE };
+    const parsed = parseKeyValue(fallbackValue, describeSource(source));
+    if (parsed.ok) {
+      if (parsed.warning) warn(parsed.warning);
+      fallback = makeEntry(parsed.key, source);
+    } else {
+      problems.push(parsed.problem);
+    }
+  }
+
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith(KEY_VARIABLE_PREFIX)) continue;
+    const keyId = name.slice(KEY_VARIABLE_PREFIX.length);
+    const value = env[name];
+    if (keyId === '' || value === undefined) continue;
+    add(keyId, value, { kind: 'env', name });
+  }
+
+  if (options.keysDir !== undefined) readKeysDir(options.keysDir, add, problems);
+
+  const ring = new KeyRing(activeKeyId, keys, fallback);
+  if ((options.requireActiveKey ?? true) && problems.length === 0 && !ring.has(activeKeyId)) {
+    problems.push(
+      `no key for the active key id "${activeKeyId}": set ${KEY_VARIABLE_PREFIX}${activeKeyId} or ` +
+        `${FALLBACK_KEY_VARIABLE}${options.keysDir !== undefined ? `, or add the file "${activeKeyId}" to ${options.keysDir}` : ''}`,
+    );
+  }
+  if (problems.length > 0) throw new KeyConfigError(problems);
+  return ring;
+}
+
+function readKeysDir(
+  dir: string,
+  add: (keyId: string, value: string, source: KeySource) => void,
+  problems: string[],
+): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (error) {
+    problems.push(`keys directory ${dir} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    return;
+  }
+  // Kubernetes mounts a Secret as files plus `..data` and timestamped `..<date>` entries: skip every dotfile.
+  for (const name of names.sort()) {
+    if (name.startsWith('.')) continue;
+    const path = join(dir, name);
+    try {
+      if (!statSync(path).isFile()) continue;
+      const bytes = readFileSync(path);
+      if (bytes.length > 4 * KEY_LENGTH + 64) {
+        problems.push(`key file ${path} is ${bytes.length} bytes; a key file holds one key value`);
+        continue;
+      }
+      // Files written by editors and `echo` end in a newline that is not part of the key.
+      add(name, bytes.toString('utf8').replace(/\r?\n$/, ''), { kind: 'file', name: path });
+    } catch (error) {
+      problems.push(`key file ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+}
+
+function describeSource(source: KeySource): string {
+  return source.kind === 'env' ? `environment variable ${source.name}` : `key file ${source.name}`;
+}
+
+/** Key ids travel in payload metadata and log lines: printable, without spaces, bounded. */
+export function validKeyId(keyId: string): boolean {
+  return /^[\x21-\x7e]{1,128}$/.test(keyId);
+}
