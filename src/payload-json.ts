@@ -1,8 +1,10 @@
 import type { Payload } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
+import type { temporal } from '@temporalio/proto';
+// A CommonJS module whose named exports Node's ESM loader cannot see: take the value from the default export.
+import protoModule from '@temporalio/proto';
 import { PayloadJsonError } from './errors.js';
 
-const ExternalPayloadDetails = temporal.api.common.v1.Payload.ExternalPayloadDetails;
+const ExternalPayloadDetails = protoModule.temporal.api.common.v1.Payload.ExternalPayloadDetails;
 
 /** One payload in proto3 JSON: metadata values and data in base64. */
 export interface PayloadJson {

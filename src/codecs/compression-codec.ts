@@ -17,6 +17,8 @@ const ENCODING_ZLIB_BYTES = new TextEncoder().encode(ENCODING_ZLIB);
 
 /** Options of {@link CompressionCodec}. */
 export interface CompressionCodecOptions {
+  /** Compress on encode; default true. When false, decode still inflates every `binary/zlib` payload it meets. */
+  compress?: boolean;
   /** Compress payloads whose serialized size is at least this many bytes; default 1024. */
   compressionThreshold?: number;
   /** Refuse to inflate a payload past this many bytes; default 64 MiB. */
@@ -35,10 +37,12 @@ export interface CompressionCodecOptions {
  * Decode works from each payload's own marker, whatever this codec's threshold says.
  */
 export class CompressionCodec implements PayloadCodec {
+  readonly compress: boolean;
   readonly compressionThreshold: number;
   readonly maxDecompressedBytes: number;
 
   constructor(options: CompressionCodecOptions = {}) {
+    this.compress = options.compress ?? true;
     this.compressionThreshold = nonNegativeInteger(
       options.compressionThreshold ?? DEFAULT_COMPRESSION_THRESHOLD,
       'compressionThreshold',
@@ -60,6 +64,7 @@ export class CompressionCodec implements PayloadCodec {
 
   /** Compresses one payload when it reaches the threshold and deflate makes it smaller; else returns it unchanged. */
   compressPayload(payload: Payload): Payload {
+    if (!this.compress) return payload;
     const serialized = serializePayload(payload);
     if (serialized.length < this.compressionThreshold) return payload;
     const compressed = deflateSync(serialized);

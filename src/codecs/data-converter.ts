@@ -14,6 +14,8 @@ export interface DataConverterOptions extends CodecOptions {
   keyRing?: KeyRing;
   /** The environment keys are read from when no `keyRing` is given; default `process.env`. */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Fail when the active key id has no key; default true. Decode-only tools pass false. */
+  requireActiveKey?: boolean;
 }
 
 /**
@@ -25,22 +27,22 @@ export interface DataConverterOptions extends CodecOptions {
  * ```
  */
 export function createPayloadCodecs(options: DataConverterOptions = {}): PayloadCodec[] {
-  const { keyRing, env, ...rest } = options;
+  const { keyRing, env, requireActiveKey, ...rest } = options;
   const settings = validateCodecOptions(rest);
-  const codecs: PayloadCodec[] = [];
-  if (settings.enableCompression ?? true) {
-    codecs.push(
-      new CompressionCodec({
-        compressionThreshold: settings.compressionThreshold,
-        maxDecompressedBytes: settings.maxDecompressedBytes,
-      }),
-    );
-  }
+  // The compression codec stays even with compression off: decode follows each payload's own marker, so payloads
+  // compressed under an earlier configuration still decode.
+  const codecs: PayloadCodec[] = [
+    new CompressionCodec({
+      compress: settings.enableCompression ?? true,
+      compressionThreshold: settings.compressionThreshold,
+      maxDecompressedBytes: settings.maxDecompressedBytes,
+    }),
+  ];
   if (settings.enableEncryption ?? true) {
     const ring =
       keyRing?.withActiveKeyId(settings.encryptionKeyID ?? keyRing.activeKeyId) ??
-      loadKeyRing({ env, keysDir: settings.keysDir, encryptionKeyID: settings.encryptionKeyID });
-    codecs.push(new EncryptionCodec({ keyRing: ring }));
+      loadKeyRing({ env, keysDir: settings.keysDir, encryptionKeyID: settings.encryptionKeyID, requireActiveKey });
+    codecs.push(new EncryptionCodec({ keyRing: ring, requireActiveKey }));
   }
   return codecs;
 }

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { Payload, PayloadCodec } from '@temporalio/common';
-import { DecryptionError, KeyConfigError } from '../errors.js';
+import { DecryptionError, describeKeyId, KeyConfigError } from '../errors.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import {
   deserializePayload,
@@ -24,8 +24,13 @@ const ENCODING_ENCRYPTED_BYTES = new TextEncoder().encode(ENCODING_ENCRYPTED);
 
 /** Options of {@link EncryptionCodec}. */
 export interface EncryptionCodecOptions {
-  /** The keys; new payloads use `keyRing.activeKeyId`, which must have a key. */
+  /** The keys; new payloads use `keyRing.activeKeyId`. */
   keyRing: KeyRing;
+  /**
+   * Fail at construction when the active key id has no key; default true. Tools that only decode pass false, and
+   * then `encode` fails instead.
+   */
+  requireActiveKey?: boolean;
 }
 
 /**
@@ -44,16 +49,13 @@ export interface EncryptionCodecOptions {
  */
 export class EncryptionCodec implements PayloadCodec {
   readonly keyRing: KeyRing;
-  readonly #activeKey: Buffer;
+  readonly #activeKey: Buffer | undefined;
   readonly #activeKeyIdBytes: Uint8Array;
 
   constructor(options: EncryptionCodecOptions) {
     this.keyRing = options.keyRing;
-    const activeKey = options.keyRing.keyFor(options.keyRing.activeKeyId);
-    if (!activeKey) {
-      throw new KeyConfigError([`no key for the active key id "${options.keyRing.activeKeyId}"`]);
-    }
-    this.#activeKey = activeKey;
+    this.#activeKey = options.keyRing.keyFor(options.keyRing.activeKeyId);
+    if (!this.#activeKey && (options.requireActiveKey ?? true)) throw this.#missingActiveKey();
     this.#activeKeyIdBytes = new TextEncoder().encode(options.keyRing.activeKeyId);
   }
 
@@ -72,10 +74,15 @@ export class EncryptionCodec implements PayloadCodec {
 
   /** Encrypts one payload with the active key (synchronous form of {@link encode}). */
   encryptPayload(payload: Payload): Payload {
+    if (!this.#activeKey) throw this.#missingActiveKey();
     return {
       metadata: { [METADATA_ENCODING]: ENCODING_ENCRYPTED_BYTES, [METADATA_ENCRYPTION_KEY_ID]: this.#activeKeyIdBytes },
       data: encrypt(this.#activeKey, serializePayload(payload)),
     };
+  }
+
+  #missingActiveKey(): KeyConfigError {
+    return new KeyConfigError([`no key for the active key id ${describeKeyId(this.keyRing.activeKeyId)}`]);
   }
 
   /** Decrypts one payload if it is `binary/encrypted`, else returns it unchanged (synchronous form of {@link decode}). */

@@ -1,7 +1,9 @@
 import type { Payload } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
+import type { temporal } from '@temporalio/proto';
+// A CommonJS module whose named exports Node's ESM loader cannot see: take the value from the default export.
+import protoModule from '@temporalio/proto';
 
-const PayloadMessage = temporal.api.common.v1.Payload;
+const PayloadMessage = protoModule.temporal.api.common.v1.Payload;
 
 /** `metadata.encoding` of the payloads the encryption codec makes. */
 export const ENCODING_ENCRYPTED = 'binary/encrypted';

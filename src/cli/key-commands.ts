@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import { KeyConfigError } from '../errors.js';
+import { KEY_LENGTH, keyFingerprint } from '../keys/key-material.js';
+import { environmentSafeKeyId } from '../keys/key-ring.js';
+import { FALLBACK_KEY_VARIABLE, loadKeyRing, validKeyId } from '../keys/load-key-ring.js';
+import { addCodecFlags, type CodecFlags, codecOptionsFrom } from './codec-options-flags.js';
+import { CliExit, type CliIo } from './io.js';
+
+/** `keygen` and `keys`. */
+export function registerKeyCommands(program: Command, io: CliIo): void {
+  program
+    .command('keygen')
+    .description('print a new random 256-bit key as an environment assignment')
+    .option('--id <id>', 'key id the variable is named after', 'default')
+    .addHelpText(
+      'after',
+      '\nPrints TEMPORAL_ENCRYPTION_KEY_<id>=base64:<key> on stdout and the key\'s fingerprint on stderr.\n' +
+        'Store it in your secret manager; never commit it.',
+    )
+    .action((flags: { id: string }) => {
+      if (!validKeyId(flags.id)) throw new CliExit(2, '--id must be 1-128 printable characters without spaces');
+      const key = randomBytes(KEY_LENGTH);
+      const name = /^[A-Za-z0-9_]+$/.test(flags.id) ? flags.id : environmentSafeKeyId(flags.id);
+      io.stdout(`${FALLBACK_KEY_VARIABLE}_${name}=base64:${key.toString('base64')}\n`);
+      io.stderr(`key id "${flags.id}", fingerprint ${keyFingerprint(key)}\n`);
+    });
+
+  addCodecFlags(
+    program
+      .command('keys')
+      .description('list the configured key ids, their sources and fingerprints (never key material)')
+      .option('--check', 'exit 1 on any problem: a bad key, a missing active key, or a warning')
+      .option('--json', 'print JSON instead of a table')
+      .option('--key-id <id>', 'the active key id (default: "default")'),
+    { encoding: false },
+  ).action((flags: CodecFlags & { check?: boolean; json?: boolean }) => {
+    const options = codecOptionsFrom(flags, io);
+    const warnings: string[] = [];
+    let ring;
+    try {
+      ring = loadKeyRing({
+        env: io.env,
+        keysDir: options.keysDir,
+        encryptionKeyID: options.encryptionKeyID,
+        requireActiveKey: flags.check === true,
+        onWarning: (message) => warnings.push(message),
+      });
+    } catch (error) {
+      if (error instanceof KeyConfigError) {
+        for (const problem of error.problems) io.stderr(`problem: ${problem}\n`);
+        throw new CliExit(1, `${error.problems.length} key configuration problem(s)`);
+      }
+      throw error;
+    }
+    const keys = ring.describe();
+    const activeFound = ring.has(ring.activeKeyId);
+    if (flags.json) {
+      io.stdout(`${JSON.stringify({ activeKeyId: ring.activeKeyId, activeKeyFound: activeFound, keys, warnings }, null, 2)}\n`);
+    } else {
+      io.stdout(formatTable(keys.map((k) => [k.active ? '*' : '', k.keyId, k.fingerprint, `${k.source.kind} ${k.source.name}`])));
+      io.stdout(`active key id: ${ring.activeKeyId}${activeFound ? '' : ' (NO KEY: encoding will fail)'}\n`);
+      for (const warning of warnings) io.stderr(`warning: ${warning}\n`);
+    }
+    if (flags.check) {
+      if (warnings.length > 0) throw new CliExit(1, `${warnings.length} warning(s) in the key configuration`);
+      io.stderr('keys: ok\n');
+    }
+  });
+}
+
+function formatTable(rows: string[][]): string {
+  const all = [['ACTIVE', 'KEY ID', 'FINGERPRINT', 'SOURCE'], ...rows];
+  const widths = all[0]!.map((_, column) => Math.max(...all.map((row) => row[column]!.length)));
+  return all.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n') + '\n';
+}

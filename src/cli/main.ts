@@ -1,0 +1,58 @@
+import { Command, CommanderError } from 'commander';
+import { CodecError } from '../errors.js';
+import { registerCodecCommands } from './codec-commands.js';
+import { CliExit, type CliIo, processIo } from './io.js';
+import { registerKeyCommands } from './key-commands.js';
+import { registerServe } from './serve.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** Builds the `temporal-codec` program; each command registers itself from its own file. */
+export function buildProgram(io: CliIo): Command {
+  const program = new Command('temporal-codec')
+    .description('Encrypt, compress and decode Temporal payloads; serve the remote codec; manage keys.')
+    .showHelpAfterError(false)
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride();
+  registerCodecCommands(program, io);
+  registerKeyCommands(program, io);
+  registerServe(program, io);
+  for (const command of program.commands) {
+    command.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  }
+  return program;
+}
+
+/**
+ * Runs the CLI and returns its exit code: 0 ok, 1 failure, 2 usage. Never calls `process.exit`; `bin.ts` does.
+ *
+ * @example
+ * process.exitCode = await main(process.argv.slice(2));
+ */
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return EXIT_OK;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander has already printed help, the version or the usage error.
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.help' || error.code === 'commander.version') {
+        return EXIT_OK;
+      }
+      return EXIT_USAGE;
+    }
+    if (error instanceof CliExit) {
+      io.stderr(`temporal-codec: ${error.message}\n`);
+      return error.exitCode;
+    }
+    if (error instanceof CodecError) {
+      io.stderr(`temporal-codec: ${error.message} (${error.code})\n`);
+      return EXIT_FAILURE;
+    }
+    io.stderr(`temporal-codec: unexpected error: ${(error as Error)?.message ?? String(error)}\n`);
+    return EXIT_FAILURE;
+  }
+}
