@@ -106,7 +106,8 @@ describe('the published package', () => {
 
   it('declares @temporalio/common and @temporalio/proto as peers so an app loads one copy', () => {
     const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-    expect(Object.keys(manifest.peerDependencies).sort()).toEqual(['@temporalio/common', '@temporalio/proto']);
+    expect(Object.keys(manifest.peerDependencies).sort()).toEqual(['@temporalio/client', '@temporalio/common', '@temporalio/envconfig', '@temporalio/proto']);
+    expect(manifest.peerDependenciesMeta['@temporalio/client'].optional).toBe(true);
     expect(manifest.dependencies['@temporalio/common']).toBeUndefined();
   });
 });
