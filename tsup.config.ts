@@ -1,13 +1,13 @@
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
 
-const shared = {
+const shared: Options = {
   target: 'node20',
   platform: 'node',
   sourcemap: true,
   shims: true,
   splitting: false,
   external: [/^@temporalio\//],
-} as const;
+};
 
 export default defineConfig([
   // The library in two formats, because Temporal worker projects are as often CommonJS as ESM; one bundle per entry

@@ -95,5 +95,10 @@ export class ConfigError extends CodecError {
  */
 export function describeKeyId(keyId: string): string {
   const shown = keyId.length > 64 ? `${keyId.slice(0, 64)}...` : keyId;
-  return JSON.stringify(shown);
+  // JSON.stringify escapes only U+0000-U+001F: also escape DEL, the C1 controls (U+009B is a one-byte CSI), the
+  // line and paragraph separators and the bidirectional overrides, which reorder what a terminal or log viewer shows.
+  return JSON.stringify(shown).replace(
+    /[\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }

@@ -2,7 +2,7 @@ import type { Payload } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 // A CommonJS module whose named exports Node's ESM loader cannot see: take the value from the default export.
 import protoModule from '@temporalio/proto';
-import { PayloadJsonError } from './errors.js';
+import { describeKeyId, PayloadJsonError } from './errors.js';
 
 const ExternalPayloadDetails = protoModule.temporal.api.common.v1.Payload.ExternalPayloadDetails;
 
@@ -21,6 +21,7 @@ export interface PayloadsJson {
 // proto3 JSON accepts standard and URL-safe base64, padded or not.
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 const KNOWN_FIELDS = new Set(['metadata', 'data', 'externalPayloads']);
+const PLAIN_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
  * The JSON each payload was read from. A payload that a codec passes through unchanged is written back as exactly
@@ -52,13 +53,15 @@ export function parsePayloadsJson(document: unknown, options: { maxPayloads?: nu
 export function payloadFromJson(value: unknown, path = 'payload'): Payload {
   if (!isPlainObject(value)) throw new PayloadJsonError(path, 'expected an object');
   for (const field of Object.keys(value)) {
-    if (!KNOWN_FIELDS.has(field)) throw new PayloadJsonError(`${path}.${field}`, 'unknown field');
+    if (!KNOWN_FIELDS.has(field)) throw new PayloadJsonError(member(path, field), 'unknown field');
   }
-  const payload: Payload = { metadata: {}, data: base64Field(value.data, `${path}.data`) };
+  // No prototype, so that a metadata key named "__proto__" stays a key.
+  const metadata = Object.create(null) as Record<string, Uint8Array>;
+  const payload: Payload = { metadata, data: base64Field(value.data, `${path}.data`) };
   if (value.metadata !== undefined && value.metadata !== null) {
     if (!isPlainObject(value.metadata)) throw new PayloadJsonError(`${path}.metadata`, 'expected an object');
     for (const [key, entry] of Object.entries(value.metadata)) {
-      payload.metadata![key] = base64Field(entry, `${path}.metadata.${key}`);
+      metadata[key] = base64Field(entry, member(`${path}.metadata`, key));
     }
   }
   if (value.externalPayloads !== undefined && value.externalPayloads !== null) {
@@ -112,6 +115,14 @@ function base64Field(value: unknown, path: string): Uint8Array {
   if (typeof value !== 'string') throw new PayloadJsonError(path, 'expected a base64 string');
   if (!BASE64.test(value) || value.length % 4 === 1) throw new PayloadJsonError(path, 'not valid base64');
   return Buffer.from(value, 'base64');
+}
+
+/**
+ * The path of a member whose name comes from the document: `path.name` when the name is plain, else
+ * `path["name"]`, quoted, escaped and cut like a key id, so no name can forge log lines or bloat a message.
+ */
+function member(path: string, name: string): string {
+  return PLAIN_NAME.test(name) ? `${path}.${name}` : `${path}[${describeKeyId(name)}]`;
 }
 
 function toBase64(bytes: Uint8Array): string {

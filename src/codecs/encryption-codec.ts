@@ -1,7 +1,7 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { DecryptionError, describeKeyId, KeyConfigError } from '../errors.js';
 import type { KeyRing } from '../keys/key-ring.js';
+import { decryptAesGcm as decrypt, encryptAesGcm as encrypt, NONCE_LENGTH, TAG_LENGTH } from './aes-gcm.js';
 import {
   deserializePayload,
   ENCODING_ENCRYPTED,
@@ -12,11 +12,7 @@ import {
   serializePayload,
 } from './payload-proto.js';
 
-const CIPHER = 'aes-256-gcm';
-/** 96-bit random nonce, the length NIST SP 800-38D section 8.2 recommends for GCM. */
-export const NONCE_LENGTH = 12;
-/** Full 128-bit tag; pinned because Node would otherwise accept tags as short as 4 bytes. */
-export const TAG_LENGTH = 16;
+export { NONCE_LENGTH, TAG_LENGTH };
 /** The shortest `data` that can be a ciphertext: nonce and tag around an empty message. */
 export const MIN_ENCRYPTED_LENGTH = NONCE_LENGTH + TAG_LENGTH;
 
@@ -115,23 +111,4 @@ export function isEncrypted(payload: Payload): boolean {
 /** The `encryption-key-id` of a `binary/encrypted` payload, or undefined for any other payload. */
 export function encryptionKeyIdOf(payload: Payload): string | undefined {
   return isEncrypted(payload) ? (metadataText(payload, METADATA_ENCRYPTION_KEY_ID) ?? '') : undefined;
-}
-
-/** nonce || ciphertext || tag, with a fresh random nonce and no associated data. */
-function encrypt(key: Buffer, plaintext: Uint8Array): Buffer {
-  const nonce = randomBytes(NONCE_LENGTH);
-  const cipher = createCipheriv(CIPHER, key, nonce, { authTagLength: TAG_LENGTH });
-  const body = cipher.update(plaintext);
-  cipher.final();
-  return Buffer.concat([nonce, body, cipher.getAuthTag()], NONCE_LENGTH + body.length + TAG_LENGTH);
-}
-
-function decrypt(key: Buffer, data: Uint8Array): Buffer {
-  const nonce = data.subarray(0, NONCE_LENGTH);
-  const tagStart = data.length - TAG_LENGTH;
-  const decipher = createDecipheriv(CIPHER, key, nonce, { authTagLength: TAG_LENGTH });
-  decipher.setAuthTag(data.subarray(tagStart));
-  const body = decipher.update(data.subarray(NONCE_LENGTH, tagStart));
-  const tail = decipher.final();
-  return tail.length === 0 ? body : Buffer.concat([body, tail]);
 }

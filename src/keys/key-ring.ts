@@ -1,4 +1,5 @@
-import { keyFingerprint } from './key-material.js';
+import { describeKeyId, KeyConfigError } from '../errors.js';
+import { KEY_LENGTH, keyFingerprint } from './key-material.js';
 
 /** Where a key came from: an environment variable or a file, by name only. */
 export interface KeySource {
@@ -26,6 +27,7 @@ interface KeyEntry {
 export const FALLBACK_KEY_ID = '*';
 
 const ENV_NAME_CHARS = /[^A-Za-z0-9_]/g;
+const HAS_NON_ENV_NAME_CHAR = /[^A-Za-z0-9_]/;
 
 /**
  * The name under which a key id whose characters an environment variable cannot hold is also looked up: upper-cased,
@@ -61,6 +63,13 @@ export class KeyRing {
    * const ring = KeyRing.fromKeys({ production: randomBytes(32) }, 'production');
    */
   static fromKeys(keys: Record<string, Uint8Array>, activeKeyId: string, fallbackKey?: Uint8Array): KeyRing {
+    const problems = Object.entries(keys)
+      .filter(([, key]) => key.length !== KEY_LENGTH)
+      .map(([keyId, key]) => `key id ${describeKeyId(keyId)} is ${key.length} bytes; AES-256 needs exactly ${KEY_LENGTH}`);
+    if (fallbackKey && fallbackKey.length !== KEY_LENGTH) {
+      problems.push(`the fallback key is ${fallbackKey.length} bytes; AES-256 needs exactly ${KEY_LENGTH}`);
+    }
+    if (problems.length > 0) throw new KeyConfigError(problems);
     const entries = new Map<string, KeyEntry>();
     for (const [keyId, key] of Object.entries(keys)) {
       entries.set(keyId, makeEntry(key, { kind: 'env', name: `memory:${keyId}` }));
@@ -113,7 +122,13 @@ export class KeyRing {
   }
 
   #entryFor(keyId: string): KeyEntry | undefined {
-    return this.#keys.get(keyId) ?? this.#keys.get(environmentSafeKeyId(keyId)) ?? this.#fallback;
+    // A payload without an encryption-key-id names no key: it is not "an id without a key of its own".
+    if (keyId === '') return undefined;
+    const own = this.#keys.get(keyId);
+    if (own) return own;
+    // The wire format tries the environment-safe spelling only for ids that have characters a variable cannot hold.
+    const alias = HAS_NON_ENV_NAME_CHAR.test(keyId) ? this.#keys.get(environmentSafeKeyId(keyId)) : undefined;
+    return alias ?? this.#fallback;
   }
 }
 

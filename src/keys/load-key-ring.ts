@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeyConfigError } from '../errors.js';
 import { KEY_LENGTH, parseKeyValue } from './key-material.js';
-import { type KeySource, KeyRing, makeEntry } from './key-ring.js';
+import { environmentSafeKeyId, type KeySource, KeyRing, makeEntry } from './key-ring.js';
 
 /** The variable whose key serves every key id that has no variable of its own. */
 export const FALLBACK_KEY_VARIABLE = 'TEMPORAL_ENCRYPTION_KEY';
@@ -39,11 +39,18 @@ export function loadKeyRing(options: LoadKeyRingOptions = {}): KeyRing {
   const problems: string[] = [];
   const warn = (message: string): void => options.onWarning?.(message);
   const keys = new Map<string, ReturnType<typeof makeEntry>>();
+  // Ids whose value was malformed: a missing active key is not reported again when its own value already was.
+  const malformed = new Set<string>();
+
+  const reject = (keyId: string, problem: string): void => {
+    problems.push(problem);
+    malformed.add(keyId);
+  };
 
   const add = (keyId: string, value: string, source: KeySource): void => {
     const parsed = parseKeyValue(value, describeSource(source));
     if (!parsed.ok) {
-      problems.push(parsed.problem);
+      reject(keyId, parsed.problem);
       return;
     }
     if (parsed.warning) warn(parsed.warning);
@@ -70,7 +77,7 @@ export function loadKeyRing(options: LoadKeyRingOptions = {}): KeyRing {
       if (parsed.warning) warn(parsed.warning);
       fallback = makeEntry(parsed.key, source);
     } else {
-      problems.push(parsed.problem);
+      reject(FALLBACK_KEY_VARIABLE, parsed.problem);
     }
   }
 
@@ -82,10 +89,15 @@ export function loadKeyRing(options: LoadKeyRingOptions = {}): KeyRing {
     add(keyId, value, { kind: 'env', name });
   }
 
-  if (options.keysDir !== undefined) readKeysDir(options.keysDir, add, problems);
+  if (options.keysDir !== undefined) readKeysDir(options.keysDir, add, reject, problems);
 
   const ring = new KeyRing(activeKeyId, keys, fallback);
-  if ((options.requireActiveKey ?? true) && problems.length === 0 && !ring.has(activeKeyId)) {
+  const activeAlreadyReported =
+    !validKeyId(activeKeyId) ||
+    malformed.has(activeKeyId) ||
+    malformed.has(environmentSafeKeyId(activeKeyId)) ||
+    malformed.has(FALLBACK_KEY_VARIABLE);
+  if ((options.requireActiveKey ?? true) && !activeAlreadyReported && !ring.has(activeKeyId)) {
     problems.push(
       `no key for the active key id "${activeKeyId}": set ${KEY_VARIABLE_PREFIX}${activeKeyId} or ` +
         `${FALLBACK_KEY_VARIABLE}${options.keysDir !== undefined ? `, or add the file "${activeKeyId}" to ${options.keysDir}` : ''}`,
@@ -98,6 +110,7 @@ export function loadKeyRing(options: LoadKeyRingOptions = {}): KeyRing {
 function readKeysDir(
   dir: string,
   add: (keyId: string, value: string, source: KeySource) => void,
+  reject: (keyId: string, problem: string) => void,
   problems: string[],
 ): void {
   let names: string[];
@@ -115,13 +128,13 @@ function readKeysDir(
       if (!statSync(path).isFile()) continue;
       const bytes = readFileSync(path);
       if (bytes.length > 4 * KEY_LENGTH + 64) {
-        problems.push(`key file ${path} is ${bytes.length} bytes; a key file holds one key value`);
+        reject(name, `key file ${path} is ${bytes.length} bytes; a key file holds one key value`);
         continue;
       }
       // Files written by editors and `echo` end in a newline that is not part of the key.
       add(name, bytes.toString('utf8').replace(/\r?\n$/, ''), { kind: 'file', name: path });
     } catch (error) {
-      problems.push(`key file ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      reject(name, `key file ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   }
 }

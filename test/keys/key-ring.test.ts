@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import { EncryptionCodec } from '../../src/codecs/encryption-codec.js';
+import { KeyConfigError } from '../../src/errors.js';
+import { environmentSafeKeyId, FALLBACK_KEY_ID, KeyRing } from '../../src/keys/key-ring.js';
+import { caughtSync, expectCodecError, expectNoSecret } from '../helpers/errors.js';
+import { expectedFingerprint, testKey } from '../helpers/keys.js';
+import { metadataText, rawPayload, view } from '../helpers/payloads.js';
+
+/** Whether a payload encrypted by `from` under `keyId` decrypts with `to`: proves both hold the same key bytes. */
+async function decryptsAcross(from: KeyRing, keyId: string, to: KeyRing): Promise<boolean> {
+  const original = rawPayload('json/plain', '"probe"');
+  const [encrypted] = await new EncryptionCodec({ keyRing: from.withActiveKeyId(keyId) }).encode([original]);
+  expect(metadataText(encrypted!, 'encryption-key-id')).toBe(keyId);
+  try {
+    const [decrypted] = await new EncryptionCodec({ keyRing: to, requireActiveKey: false }).decode([encrypted!]);
+    expect(view(decrypted!)).toEqual(view(original));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('KeyRing.fromKeys', () => {
+  it('serves each key id with its own key and knows no other id', async () => {
+    const ring = KeyRing.fromKeys({ a: testKey('a'), b: testKey('b') }, 'a');
+    expect(ring.activeKeyId).toBe('a');
+    expect(ring.keyIds()).toEqual(['a', 'b']);
+    expect(ring.has('a')).toBe(true);
+    expect(ring.has('c')).toBe(false);
+    expect(ring.fingerprint('a')).toBe(expectedFingerprint(testKey('a')));
+    expect(ring.fingerprint('b')).toBe(expectedFingerprint(testKey('b')));
+    expect(ring.fingerprint('c')).toBeUndefined();
+    expect(await decryptsAcross(KeyRing.fromKeys({ b: testKey('b') }, 'b'), 'b', ring)).toBe(true);
+    expect(await decryptsAcross(KeyRing.fromKeys({ b: testKey('a') }, 'b'), 'b', ring)).toBe(false);
+  });
+
+  it('serves every id without a key of its own with the fallback key', async () => {
+    const ring = KeyRing.fromKeys({ a: testKey('a') }, 'a', testKey('fallback'));
+    expect(ring.has('anything')).toBe(true);
+    expect(ring.fingerprint('anything')).toBe(expectedFingerprint(testKey('fallback')));
+    expect(ring.fingerprint('a')).toBe(expectedFingerprint(testKey('a')));
+    expect(ring.keyIds()).toEqual(['a']);
+    expect(await decryptsAcross(KeyRing.fromKeys({ other: testKey('fallback') }, 'other'), 'other', ring)).toBe(true);
+  });
+
+  it('copies the keys it is given, so later changes to the caller buffer do not change the ring', () => {
+    const key = Buffer.from(testKey('a'));
+    const ring = KeyRing.fromKeys({ a: key }, 'a');
+    key.fill(0);
+    expect(ring.fingerprint('a')).toBe(expectedFingerprint(testKey('a')));
+  });
+
+  // Bug: fromKeys accepts keys of any length; a 16-byte key then fails at the first encode with node:crypto's bare
+  // RangeError ("Invalid key length"), which carries no `code` a caller can switch on.
+  it('refuses a key that is not 32 bytes with a KeyConfigError naming the key id', () => {
+    const error = caughtSync(() => KeyRing.fromKeys({ short: testKey('a').subarray(0, 16) }, 'short'));
+    const keyError = expectCodecError(error, KeyConfigError, 'ERR_KEY_CONFIG');
+    expect(keyError.problems).toHaveLength(1);
+    expect(keyError.problems[0]).toContain('"short"');
+    expect(keyError.problems[0]).toContain('16 bytes');
+  });
+});
+
+describe('KeyRing.describe', () => {
+  it('lists each key id, its source, fingerprint and whether it is active, sorted, fallback last', () => {
+    const ring = KeyRing.fromKeys({ b: testKey('b'), a: testKey('a') }, 'a', testKey('fallback'));
+    expect(ring.describe()).toEqual([
+      { keyId: 'a', source: { kind: 'env', name: 'memory:a' }, fingerprint: expectedFingerprint(testKey('a')), active: true },
+      { keyId: 'b', source: { kind: 'env', name: 'memory:b' }, fingerprint: expectedFingerprint(testKey('b')), active: false },
+      {
+        keyId: FALLBACK_KEY_ID,
+        source: { kind: 'env', name: 'memory:*' },
+        fingerprint: expectedFingerprint(testKey('fallback')),
+        active: false,
+      },
+    ]);
+  });
+
+  it('marks the fallback key active when the active id has no key of its own', () => {
+    const ring = KeyRing.fromKeys({ a: testKey('a') }, 'production', testKey('fallback'));
+    expect(ring.describe().map(({ keyId, active }) => ({ keyId, active }))).toEqual([
+      { keyId: 'a', active: false },
+      { keyId: '*', active: true },
+    ]);
+  });
+
+  it('holds no key bytes in any encoding', () => {
+    const keys = { a: testKey('a'), b: testKey('b') };
+    const ring = KeyRing.fromKeys(keys, 'a', testKey('fallback'));
+    const text = JSON.stringify(ring.describe());
+    for (const key of [...Object.values(keys), testKey('fallback')]) {
+      expectNoSecret(text, [key.toString('hex'), key.toString('base64'), key.toString('latin1')]);
+    }
+    expect(text).not.toContain('"data"');
+  });
+});
+
+describe('KeyRing.withActiveKeyId', () => {
+  it('keeps the keys and changes only the active id', () => {
+    const ring = KeyRing.fromKeys({ a: testKey('a'), b: testKey('b') }, 'a');
+    const rotated = ring.withActiveKeyId('b');
+    expect(rotated.activeKeyId).toBe('b');
+    expect(ring.activeKeyId).toBe('a');
+    expect(rotated.describe().map((info) => info.fingerprint)).toEqual(ring.describe().map((info) => info.fingerprint));
+  });
+});
+
+describe('key ids that environment names cannot hold', () => {
+  it('maps an id to upper case with each character an environment name cannot hold as "_"', () => {
+    expect(environmentSafeKeyId('prod-eu')).toBe('PROD_EU');
+    expect(environmentSafeKeyId('eu.west/2024-01')).toBe('EU_WEST_2024_01');
+    expect(environmentSafeKeyId('already_OK_1')).toBe('ALREADY_OK_1');
+  });
+
+  it('finds the key of "prod-eu" under PROD_EU', async () => {
+    const ring = KeyRing.fromKeys({ PROD_EU: testKey('eu') }, 'prod-eu');
+    expect(ring.has('prod-eu')).toBe(true);
+    expect(ring.fingerprint('prod-eu')).toBe(expectedFingerprint(testKey('eu')));
+    expect(await decryptsAcross(KeyRing.fromKeys({ 'prod-eu': testKey('eu') }, 'prod-eu'), 'prod-eu', ring)).toBe(true);
+  });
+
+  it('prefers a key stored under the id as written over its upper-cased form', () => {
+    const ring = KeyRing.fromKeys({ 'prod-eu': testKey('own'), PROD_EU: testKey('env') }, 'prod-eu');
+    expect(ring.fingerprint('prod-eu')).toBe(expectedFingerprint(testKey('own')));
+  });
+
+  // Spec deviation: the wire-format note tries the upper-cased form only "where the id has characters an environment
+  // name cannot hold". KeyRing tries it for every id, so "production" (a valid environment-name suffix) is served by
+  // the key of PRODUCTION instead of the fallback key, and a payload of "production" fails to decrypt when the
+  // fallback key was meant to serve it.
+  it('looks an id made only of environment-name characters up only as written, then falls back', () => {
+    const ring = KeyRing.fromKeys({ PRODUCTION: testKey('upper') }, 'PRODUCTION', testKey('fallback'));
+    expect(ring.fingerprint('production')).toBe(expectedFingerprint(testKey('fallback')));
+    const noFallback = KeyRing.fromKeys({ PRODUCTION: testKey('upper') }, 'PRODUCTION');
+    expect(noFallback.has('production')).toBe(false);
+  });
+});
