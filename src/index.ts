@@ -69,3 +69,4 @@ export {
   type PayloadJson,
   type PayloadsJson,
 } from './payload-json.js';
+export * from './rotation/index.js';

@@ -3,6 +3,7 @@ import { CodecError } from '../errors.js';
 import { registerCodecCommands } from './codec-commands.js';
 import { CliExit, type CliIo, processIo } from './io.js';
 import { registerKeyCommands } from './key-commands.js';
+import { registerRewrap } from './rewrap-command.js';
 import { registerServe } from './serve.js';
 
 export const EXIT_OK = 0;
@@ -18,6 +19,7 @@ export function buildProgram(io: CliIo): Command {
     .exitOverride();
   registerCodecCommands(program, io);
   registerKeyCommands(program, io);
+  registerRewrap(program, io);
   registerServe(program, io);
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });

@@ -70,11 +70,7 @@ export class EncryptionCodec implements PayloadCodec {
 
   /** Encrypts one payload with the active key (synchronous form of {@link encode}). */
   encryptPayload(payload: Payload): Payload {
-    if (!this.#activeKey) throw this.#missingActiveKey();
-    return {
-      metadata: { [METADATA_ENCODING]: ENCODING_ENCRYPTED_BYTES, [METADATA_ENCRYPTION_KEY_ID]: this.#activeKeyIdBytes },
-      data: encrypt(this.#activeKey, serializePayload(payload)),
-    };
+    return this.#seal(serializePayload(payload));
   }
 
   #missingActiveKey(): KeyConfigError {
@@ -84,20 +80,49 @@ export class EncryptionCodec implements PayloadCodec {
   /** Decrypts one payload if it is `binary/encrypted`, else returns it unchanged (synchronous form of {@link decode}). */
   decryptPayload(payload: Payload): Payload {
     if (!isEncrypted(payload)) return payload;
+    const { keyId, plaintext } = this.#decrypt(payload);
+    try {
+      return deserializePayload(plaintext);
+    } catch {
+      throw new DecryptionError(keyId);
+    }
+  }
+
+  /**
+   * Re-encrypts a `binary/encrypted` payload with the active key (key rotation): decrypts it with the key of its own
+   * key id and encrypts the same plaintext bytes, so the payload inside, compressed or not and with fields this
+   * package does not model, is kept byte for byte. Returns any other payload unchanged.
+   */
+  rewrapPayload(payload: Payload): Payload {
+    if (!isEncrypted(payload)) return payload;
+    if (!this.#activeKey) throw this.#missingActiveKey();
+    const { keyId, plaintext } = this.#decrypt(payload);
+    try {
+      deserializePayload(plaintext); // what decryptPayload checks too: a payload inside, not just bytes that decrypt
+    } catch {
+      throw new DecryptionError(keyId);
+    }
+    return this.#seal(plaintext);
+  }
+
+  /** A `binary/encrypted` payload of these plaintext bytes under the active key. */
+  #seal(plaintext: Uint8Array): Payload {
+    if (!this.#activeKey) throw this.#missingActiveKey();
+    return {
+      metadata: { [METADATA_ENCODING]: ENCODING_ENCRYPTED_BYTES, [METADATA_ENCRYPTION_KEY_ID]: this.#activeKeyIdBytes },
+      data: encrypt(this.#activeKey, plaintext),
+    };
+  }
+
+  #decrypt(payload: Payload): { keyId: string; plaintext: Buffer } {
     const keyId = metadataText(payload, METADATA_ENCRYPTION_KEY_ID) ?? '';
     const key = this.keyRing.keyFor(keyId);
     const data = payload.data;
     if (!key || !data || data.length < MIN_ENCRYPTED_LENGTH) throw new DecryptionError(keyId);
-    let plaintext: Buffer;
     try {
-      plaintext = decrypt(key, data);
+      return { keyId, plaintext: decrypt(key, data) };
     } catch {
       // The cause is dropped on purpose: OpenSSL's text would tell a bad tag from a bad length.
-      throw new DecryptionError(keyId);
-    }
-    try {
-      return deserializePayload(plaintext);
-    } catch {
       throw new DecryptionError(keyId);
     }
   }

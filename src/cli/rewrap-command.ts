@@ -1,0 +1,183 @@
+import { realpathSync } from 'node:fs';
+import type { Command } from 'commander';
+import { EncryptionCodec } from '../codecs/encryption-codec.js';
+import { CodecError, describeKeyId, PayloadJsonError } from '../errors.js';
+import { loadKeyRing } from '../keys/load-key-ring.js';
+import {
+  findStaleTemporaryFiles,
+  readSnapshot,
+  removeStaleTemporaryFiles,
+  replaceFileAtomically,
+} from '../rotation/atomic-file.js';
+import { RewrapKeyMissingError } from '../rotation/errors.js';
+import { rewrapJsonText } from '../rotation/rewrap.js';
+import type { PayloadCounts } from '../rotation/walk-payloads.js';
+import { addCodecFlags, type CodecFlags, codecOptionsFrom } from './codec-options-flags.js';
+import { CliExit, type CliIo } from './io.js';
+
+const HELP = `
+Each FILE is a {"payloads": [...]} file, a history written by \`temporal workflow show --output json\`, JSON Lines
+of either, or any JSON that holds payloads in proto3 JSON form. Every binary/encrypted payload whose
+encryption-key-id is not the active key id is decrypted with its own key and encrypted with the active key; the
+payload inside (compressed or not) is kept as it is, and nothing is ever written in plaintext. Only the rewrapped
+payloads' text changes; all other bytes of the file stay as they are.
+
+A file is replaced atomically (temporary file in the same directory with the same mode, owner and group, fsync,
+rename, fsync of the directory), so after a crash it is wholly old or wholly new; a run removes the temporary
+files (.<name>.rewrap-<hex>.tmp) that an interrupted run left beside the files it is given. Do not run two rewraps
+on the same file at once.
+
+A file with a payload under a key id that has no key is left unchanged, and the command exits 1 naming the file
+and the key id; the other files are still processed. Running again changes nothing.
+
+Keys come from TEMPORAL_ENCRYPTION_KEY_<id> / TEMPORAL_ENCRYPTION_KEY and --keys-dir: the active key and every
+old key still in use. Exit status: 0 ok, 1 a file failed, 2 usage.`;
+
+type FileStatus = 'rewrapped' | 'would-rewrap' | 'unchanged' | 'failed';
+
+interface FileReport {
+  file: string;
+  status: FileStatus;
+  format?: 'json' | 'json-lines';
+  counts?: PayloadCounts;
+  rewrapped: number;
+  rewrappedByKeyId: Record<string, number>;
+  /** Temporary files of an interrupted run: removed (or, in a dry run, found). */
+  staleTemporaryFiles: string[];
+  error?: { code: string; message: string; keyIds?: readonly string[] };
+}
+
+interface RewrapFlags extends CodecFlags {
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+/** `rewrap`: re-encrypt payload and history files in place with the active key. */
+export function registerRewrap(program: Command, io: CliIo): void {
+  addCodecFlags(
+    program
+      .command('rewrap')
+      .description('re-encrypt, in place, every payload of the files that is not under the active key id')
+      .argument('<file...>', 'payload or history JSON files to rewrap in place')
+      .option('--key-id <id>', 'the active key id payloads are re-encrypted with (default: "default")')
+      .option('--dry-run', 'report what would be rewrapped, per file and key id, and write nothing')
+      .option('--json', 'print a JSON report instead of a table')
+      .addHelpText('after', HELP),
+    { encoding: false },
+  ).action((files: string[], flags: RewrapFlags) => {
+    const options = codecOptionsFrom(flags, io);
+    const warnings: string[] = [];
+    const keyRing = loadKeyRing({
+      env: io.env,
+      keysDir: options.keysDir,
+      encryptionKeyID: options.encryptionKeyID,
+      onWarning: (message) => warnings.push(message),
+    });
+    for (const warning of warnings) io.stderr(`warning: ${warning}\n`);
+    const codec = new EncryptionCodec({ keyRing });
+    const dryRun = flags.dryRun === true;
+
+    const reports = files.map((file) => rewrapFile(file, codec, dryRun));
+
+    const totals = {
+      files: reports.length,
+      rewrapped: count(reports, dryRun ? 'would-rewrap' : 'rewrapped'),
+      unchanged: count(reports, 'unchanged'),
+      failed: count(reports, 'failed'),
+      payloadsRewrapped: reports.reduce((sum, report) => sum + report.rewrapped, 0),
+    };
+    if (flags.json) {
+      io.stdout(`${JSON.stringify({ activeKeyId: codec.activeKeyId, dryRun, files: reports, totals }, null, 2)}\n`);
+    } else {
+      io.stdout(formatTable(reports));
+      const verb = dryRun ? 'would rewrap' : 'rewrapped';
+      io.stdout(
+        `${verb} ${totals.payloadsRewrapped} payload(s) in ${totals.rewrapped} of ${totals.files} file(s) to key id ` +
+          `${describeKeyId(codec.activeKeyId)}; ${totals.unchanged} unchanged, ${totals.failed} failed` +
+          `${dryRun ? ' (dry run: nothing written)' : ''}\n`,
+      );
+    }
+    for (const report of reports) {
+      const stale = report.staleTemporaryFiles.length;
+      const action = dryRun ? 'found' : 'removed';
+      if (stale > 0) io.stderr(`rewrap: ${report.file}: ${action} ${stale} temporary file(s) of an interrupted run\n`);
+      if (report.error) {
+        const { message, code } = report.error;
+        io.stderr(`rewrap: ${report.file}: ${message} (${code}); the file was left unchanged\n`);
+      }
+    }
+    if (totals.failed > 0) throw new CliExit(1, `rewrap failed for ${totals.failed} of ${totals.files} file(s)`);
+  });
+}
+
+function rewrapFile(file: string, codec: EncryptionCodec, dryRun: boolean): FileReport {
+  const report: FileReport = { file, status: 'failed', rewrapped: 0, rewrappedByKeyId: {}, staleTemporaryFiles: [] };
+  try {
+    // Through a symbolic link, the file it points to is replaced and the link stays.
+    const target = realpathSync(file);
+    const { bytes, stat } = readSnapshot(target);
+    report.staleTemporaryFiles = dryRun ? findStaleTemporaryFiles(target) : removeStaleTemporaryFiles(target);
+    const result = rewrapJsonText(utf8(bytes), { encryptionCodec: codec, dryRun });
+    if (!dryRun && result.rewrapped > 0) replaceFileAtomically(target, Buffer.from(result.text, 'utf8'), stat);
+    report.format = result.jsonLines ? 'json-lines' : 'json';
+    report.counts = { ...result.counts, byKeyId: sortedByKey(result.counts.byKeyId) };
+    report.rewrapped = result.rewrapped;
+    report.rewrappedByKeyId = sortedByKey(result.rewrappedByKeyId);
+    report.status = result.rewrapped === 0 ? 'unchanged' : dryRun ? 'would-rewrap' : 'rewrapped';
+  } catch (error) {
+    report.error = describeError(error);
+  }
+  return report;
+}
+
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** Strict UTF-8: anything else would not survive the write back byte for byte (and is not JSON, RFC 8259). */
+function utf8(bytes: Uint8Array): string {
+  try {
+    return utf8Decoder.decode(bytes);
+  } catch {
+    throw new PayloadJsonError('', 'not valid JSON: the file is not UTF-8 text');
+  }
+}
+
+function describeError(error: unknown): NonNullable<FileReport['error']> {
+  if (error instanceof RewrapKeyMissingError) {
+    return { code: error.code, message: error.problems.join('; '), keyIds: error.keyIds };
+  }
+  if (error instanceof CodecError) return { code: error.code, message: error.message };
+  const code = (error as NodeJS.ErrnoException)?.code;
+  if (typeof code === 'string') return { code, message: (error as Error).message };
+  return { code: 'ERR_REWRAP', message: (error as Error)?.message ?? String(error) };
+}
+
+/** A copy with the key ids in order, so reports compare and diff; no prototype, so any key id is a plain entry. */
+function sortedByKey(byKeyId: Record<string, number>): Record<string, number> {
+  const sorted = Object.create(null) as Record<string, number>;
+  for (const keyId of Object.keys(byKeyId).sort()) sorted[keyId] = byKeyId[keyId]!;
+  return sorted;
+}
+
+function count(reports: readonly FileReport[], status: FileStatus): number {
+  return reports.filter((report) => report.status === status).length;
+}
+
+function formatTable(reports: readonly FileReport[]): string {
+  const rows = reports.map((report) => [
+    report.file,
+    report.counts ? String(report.counts.total) : '-',
+    report.counts ? formatKeyIds(report.counts.byKeyId) : '-',
+    String(report.rewrapped),
+    report.status === 'failed' ? `failed (${report.error!.code})` : report.status,
+  ]);
+  const all = [['FILE', 'PAYLOADS', 'ENCRYPTED BY KEY ID', 'REWRAP', 'RESULT'], ...rows];
+  const widths = all[0]!.map((_, column) => Math.max(...all.map((row) => row[column]!.length)));
+  return all.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+/** `new:3 old:12`; key ids come from payload metadata, so any unusual one is shown quoted. */
+function formatKeyIds(byKeyId: Record<string, number>): string {
+  const ids = Object.keys(byKeyId);
+  if (ids.length === 0) return '-';
+  return ids.map((id) => `${/^[\x21-\x7e]{1,64}$/.test(id) ? id : describeKeyId(id)}:${byKeyId[id]}`).join(' ');
+}

@@ -1,0 +1,263 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { CliIo } from '../../src/cli/io.js';
+import { readSnapshot, replaceFileAtomically } from '../../src/rotation/atomic-file.js';
+import { expectNoSecret } from '../helpers/errors.js';
+import { tempDir } from '../helpers/keys.js';
+import { runCli } from './cli-runner.js';
+import {
+  CLI_ENV,
+  decodedByPath,
+  encrypted,
+  HISTORY_SECRETS,
+  KEY_SECRETS,
+  keyIdsByPath,
+  plain,
+  realisticHistory,
+} from './fixtures.js';
+
+let dir: string;
+let remove: () => void;
+beforeEach(() => {
+  ({ dir, remove } = tempDir('rewrap'));
+});
+afterEach(() => remove());
+
+async function rewrap(args: readonly string[], env: Record<string, string> = CLI_ENV) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: CliIo = {
+    env,
+    stdout: (text) => void out.push(text),
+    stderr: (text) => void err.push(text),
+    readInput: async (file) => readFileSync(file, 'utf8'),
+  };
+  const code = await runCli(['rewrap', ...args], io);
+  const result = { code, stdout: out.join(''), stderr: err.join('') };
+  expectNoSecret(result.stdout + result.stderr, [...KEY_SECRETS, ...HISTORY_SECRETS]);
+  return result;
+}
+
+/** Writes a file and sets its modification time in the past, so that any rewrite shows. */
+function file(name: string, content: unknown, mode = 0o644): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof content === 'string' ? content : `${JSON.stringify(content, null, 2)}\n`);
+  chmodSync(path, mode);
+  utimesSync(path, new Date('2024-01-01T00:00:00Z'), new Date('2024-01-01T00:00:00Z'));
+  return path;
+}
+
+const bytes = (path: string) => readFileSync(path);
+const json = (path: string): unknown => JSON.parse(readFileSync(path, 'utf8'));
+const keyIds = (path: string) => [...new Set(Object.values(keyIdsByPath(json(path))).filter(Boolean))].sort();
+const row = (path: string, ...cells: string[]) => new RegExp(`^${escape(path)}\\s+${cells.map(escape).join('\\s+')}$`, 'm');
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+describe('temporal-codec rewrap', () => {
+  it('prints help and exits 0; exits 2 without a file', async () => {
+    const help = await rewrap(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: temporal-codec rewrap [options] <file...>');
+    expect(help.stdout).toContain('--dry-run');
+    expect(help.stdout).toContain('nothing is ever written in plaintext');
+    const usage = await rewrap([]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("missing required argument 'file'");
+  });
+
+  it('rewraps history and payload files in place; they decode to the same values, all under the active key', async () => {
+    const history = file('history.json', realisticHistory());
+    const payloads = file('payloads.json', { payloads: [encrypted('old', { a: 1 }), plain('p'), encrypted('new', 2)] });
+    const current = file('current.json', { payloads: [encrypted('new', 3)] });
+    const before = { history: decodedByPath(json(history)), payloads: decodedByPath(json(payloads)) };
+    const currentBytes = bytes(current);
+
+    const result = await rewrap([history, payloads, current]);
+
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^FILE\s+PAYLOADS\s+ENCRYPTED BY KEY ID\s+REWRAP\s+RESULT$/m);
+    expect(result.stdout).toMatch(row(history, '36', 'new:2 old:28', '28', 'rewrapped'));
+    expect(result.stdout).toMatch(row(payloads, '3', 'new:1 old:1', '1', 'rewrapped'));
+    expect(result.stdout).toMatch(row(current, '1', 'new:1', '0', 'unchanged'));
+    expect(result.stdout).toContain('rewrapped 29 payload(s) in 2 of 3 file(s) to key id "new"; 1 unchanged, 0 failed\n');
+    expect(decodedByPath(json(history))).toEqual(before.history);
+    expect(decodedByPath(json(payloads))).toEqual(before.payloads);
+    expect(keyIds(history)).toEqual(['new']);
+    expect(keyIds(payloads)).toEqual(['new']);
+    // A file with nothing to rewrap is not written at all.
+    expect(bytes(current)).toEqual(currentBytes);
+    expect(statSync(current).mtime.toISOString()).toBe('2024-01-01T00:00:00.000Z');
+    expect(readdirSync(dir).sort()).toEqual(['current.json', 'history.json', 'payloads.json']);
+  });
+
+  it('with --dry-run, reports per file and key id what would change and writes nothing', async () => {
+    const history = file('history.json', realisticHistory());
+    const before = bytes(history);
+    const result = await rewrap([history, '--dry-run']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(row(history, '36', 'new:2 old:28', '28', 'would-rewrap'));
+    expect(result.stdout).toContain(
+      'would rewrap 28 payload(s) in 1 of 1 file(s) to key id "new"; 0 unchanged, 0 failed (dry run: nothing written)\n',
+    );
+    expect(bytes(history)).toEqual(before);
+    expect(statSync(history).mtime.toISOString()).toBe('2024-01-01T00:00:00.000Z');
+    expect(readdirSync(dir)).toEqual(['history.json']);
+  });
+
+  it('prints a machine-readable report with --json', async () => {
+    const history = file('history.json', realisticHistory());
+    const missing = file('missing.json', { payloads: [encrypted('gone', 1)] });
+    const result = await rewrap([history, missing, '--json', '--dry-run']);
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toEqual({
+      activeKeyId: 'new',
+      dryRun: true,
+      files: [
+        {
+          file: history,
+          status: 'would-rewrap',
+          format: 'json',
+          counts: { total: 36, encrypted: 30, byKeyId: { new: 2, old: 28 }, compressed: 0, plain: 5, other: 1 },
+          rewrapped: 28,
+          rewrappedByKeyId: { old: 28 },
+          staleTemporaryFiles: [],
+        },
+        {
+          file: missing,
+          status: 'failed',
+          rewrapped: 0,
+          rewrappedByKeyId: {},
+          staleTemporaryFiles: [],
+          error: {
+            code: 'ERR_KEY_CONFIG',
+            message: 'no key for encryption-key-id "gone", which 1 payload(s) to rewrap need (the first at payloads[0])',
+            keyIds: ['gone'],
+          },
+        },
+      ],
+      totals: { files: 2, rewrapped: 1, unchanged: 0, failed: 1, payloadsRewrapped: 28 },
+    });
+  });
+
+  it('changes nothing on a second run: the files stay byte for byte the same', async () => {
+    const history = file('history.json', realisticHistory());
+    const lines = file('lines.jsonl', `${JSON.stringify({ payloads: [encrypted('old', 1)] })}\n${JSON.stringify(realisticHistory())}\n`);
+    expect((await rewrap([history, lines])).code).toBe(0);
+    const once = { history: bytes(history), lines: bytes(lines) };
+    utimesSync(history, new Date('2024-01-01T00:00:00Z'), new Date('2024-01-01T00:00:00Z'));
+    const again = await rewrap([history, lines]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('rewrapped 0 payload(s) in 0 of 2 file(s) to key id "new"; 2 unchanged, 0 failed\n');
+    expect(bytes(history)).toEqual(once.history);
+    expect(bytes(lines)).toEqual(once.lines);
+    expect(statSync(history).mtime.toISOString()).toBe('2024-01-01T00:00:00.000Z');
+  });
+
+  it('leaves a file with a payload under a missing key untouched, processes the others, and exits 1 naming file and key id', async () => {
+    const first = file('a.json', { payloads: [encrypted('old', 1)] });
+    const broken = file('b.json', { payloads: [encrypted('old', 2), encrypted('gone', 3)] });
+    const last = file('c.json', { payloads: [encrypted('old', 4)] });
+    const brokenBytes = bytes(broken);
+    const result = await rewrap([first, broken, last]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `rewrap: ${broken}: no key for encryption-key-id "gone", which 1 payload(s) to rewrap need (the first at ` +
+        'payloads[1]) (ERR_KEY_CONFIG); the file was left unchanged\n' +
+        'temporal-codec: rewrap failed for 1 of 3 file(s)\n',
+    );
+    expect(result.stdout).toMatch(row(broken, '-', '-', '0', 'failed (ERR_KEY_CONFIG)'));
+    expect(bytes(broken)).toEqual(brokenBytes);
+    expect(statSync(broken).mtime.toISOString()).toBe('2024-01-01T00:00:00.000Z');
+    expect(keyIds(first)).toEqual(['new']);
+    expect(keyIds(last)).toEqual(['new']);
+  });
+
+  it('keeps each file\'s permissions, whatever the umask', async () => {
+    const restricted = file('restricted.json', { payloads: [encrypted('old', 1)] }, 0o640);
+    const open = file('open.json', { payloads: [encrypted('old', 2)] }, 0o666);
+    const owner = statSync(restricted);
+    expect((await rewrap([restricted, open])).code).toBe(0);
+    expect(statSync(restricted).mode & 0o7777).toBe(0o640);
+    expect(statSync(open).mode & 0o7777).toBe(0o666);
+    expect(statSync(restricted).ino).not.toBe(owner.ino);
+    expect([statSync(restricted).uid, statSync(restricted).gid]).toEqual([owner.uid, owner.gid]);
+    expect(keyIds(restricted)).toEqual(['new']);
+  });
+
+  it('rewraps the file a symbolic link points to and keeps the link', async () => {
+    mkdirSync(join(dir, 'store'));
+    const target = file('store/history.json', realisticHistory());
+    const link = join(dir, 'link.json');
+    symlinkSync(target, link);
+    expect((await rewrap([link])).code).toBe(0);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(keyIds(target)).toEqual(['new']);
+    expect(readdirSync(join(dir, 'store'))).toEqual(['history.json']);
+  });
+
+  it('removes the temporary files an interrupted run left beside the files it is given, and only those', async () => {
+    const a = file('a.json', { payloads: [encrypted('old', 1)] });
+    file('.a.json.rewrap-0123456789ab.tmp', '{"payloads": [');
+    file('.a.json.rewrap-notes.tmp', 'not ours');
+    file('.b.json.rewrap-0123456789ab.tmp', 'another file\'s');
+    const dry = await rewrap([a, '--dry-run']);
+    expect(dry.stderr).toBe(`rewrap: ${a}: found 1 temporary file(s) of an interrupted run\n`);
+    expect(readdirSync(dir)).toContain('.a.json.rewrap-0123456789ab.tmp');
+    const run = await rewrap([a]);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe(`rewrap: ${a}: removed 1 temporary file(s) of an interrupted run\n`);
+    expect(readdirSync(dir).sort()).toEqual(['.a.json.rewrap-notes.tmp', '.b.json.rewrap-0123456789ab.tmp', 'a.json']);
+  });
+
+  it('reports files it cannot read or parse, and still processes the rest', async () => {
+    const good = file('good.json', { payloads: [encrypted('old', 1)] });
+    const notJson = file('bad.json', '{"payloads": [ oops ]}');
+    const latin1 = join(dir, 'latin1.json');
+    writeFileSync(latin1, Buffer.from('{"caf\xe9": 1}', 'latin1'));
+    const absent = join(dir, 'absent.json');
+    const fifo = join(dir, 'fifo.json');
+    execFileSync('mkfifo', [fifo]);
+    const result = await rewrap([notJson, latin1, absent, dir, fifo, good]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      `rewrap: ${notJson}: not valid JSON: unexpected character at line 1, column 16 (ERR_INVALID_PAYLOAD_JSON)`,
+    );
+    expect(result.stderr).toContain(`rewrap: ${latin1}: not valid JSON: the file is not UTF-8 text (ERR_INVALID_PAYLOAD_JSON)`);
+    expect(result.stderr).toContain(`rewrap: ${absent}: ENOENT: no such file or directory`);
+    expect(result.stderr).toContain(`rewrap: ${dir}: ${dir} is not a regular file (ERR_REWRAP)`);
+    expect(result.stderr).toContain(`rewrap: ${fifo}: ${fifo} is not a regular file (ERR_REWRAP)`);
+    expect(result.stderr).toContain('temporal-codec: rewrap failed for 5 of 6 file(s)\n');
+    expect(keyIds(good)).toEqual(['new']);
+  });
+
+  it('fails before touching any file when the active key is missing, naming the variable', async () => {
+    const history = file('history.json', realisticHistory());
+    const before = bytes(history);
+    const { TEMPORAL_ENCRYPTION_KEY_new: _, ...withoutNew } = CLI_ENV;
+    const result = await rewrap([history], withoutNew);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('no key for the active key id "new": set TEMPORAL_ENCRYPTION_KEY_new');
+    expect(result.stderr).toContain('(ERR_KEY_CONFIG)');
+    expect(bytes(history)).toEqual(before);
+  });
+
+  it('takes the active key id from --key-id over the environment', async () => {
+    const payloads = file('payloads.json', { payloads: [encrypted('new', 1)] });
+    expect((await rewrap([payloads, '--key-id', 'old'])).code).toBe(0);
+    expect(keyIds(payloads)).toEqual(['old']);
+  });
+});
+
+describe('replaceFileAtomically', () => {
+  it('refuses to replace a file that changed after it was read, and leaves no temporary file', () => {
+    const path = file('a.json', '{"v": 1}');
+    const { stat } = readSnapshot(path);
+    writeFileSync(path, '{"v": 2, "changed": true}');
+    expect(() => replaceFileAtomically(path, Buffer.from('{"v": 3}'), stat)).toThrow(`${path} changed while it was being rewrapped`);
+    expect(readFileSync(path, 'utf8')).toBe('{"v": 2, "changed": true}');
+    expect(readdirSync(dir)).toEqual(['a.json']);
+  });
+});

@@ -1,0 +1,171 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { payloadToJson } from '../../src/payload-json.js';
+import { countKeyIds, isPayloadJson, walkPayloads } from '../../src/rotation/index.js';
+import { b64, encrypted, foreign, plain, plainPayload, REALISTIC_HISTORY_PATHS, realisticHistory } from './fixtures.js';
+import { CompressionCodec } from '../../src/codecs/compression-codec.js';
+
+function paths(document: unknown): string[] {
+  const found: string[] = [];
+  walkPayloads(document, (_payload, path) => found.push(path));
+  return found;
+}
+
+/** Follows a path as walkPayloads writes it (`a.b[0]["x-y"]`); throws on any other syntax. */
+function resolve(document: unknown, path: string): unknown {
+  const token = /^(?:\.?([A-Za-z_$][A-Za-z0-9_$]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\])/;
+  let node = document as Record<string, unknown>;
+  for (let rest = path; rest !== ''; ) {
+    const match = token.exec(rest);
+    if (!match) throw new Error(`unexpected path syntax at ${JSON.stringify(rest)}`);
+    const key = match[1] ?? match[2] ?? (JSON.parse(match[3]!) as string);
+    node = node[key] as Record<string, unknown>;
+    rest = rest.slice(match[0].length);
+  }
+  return node;
+}
+
+describe('walkPayloads', () => {
+  it('finds every payload of a history, wherever it sits, in document order with its path', () => {
+    const history = realisticHistory();
+    const visited: unknown[] = [];
+    const count = walkPayloads(history, (payload, path) => {
+      expect(resolve(history, path)).toBe(payload);
+      visited.push(payload);
+    });
+    expect(paths(history)).toEqual(REALISTIC_HISTORY_PATHS);
+    expect(count).toBe(REALISTIC_HISTORY_PATHS.length);
+    expect(new Set(visited).size).toBe(visited.length);
+  });
+
+  it('finds the same payloads in the history read back from its JSON text', () => {
+    expect(paths(JSON.parse(JSON.stringify(realisticHistory(), null, 2)))).toEqual(REALISTIC_HISTORY_PATHS);
+  });
+
+  it('walks a {"payloads": [...]} document', () => {
+    const document = { payloads: [plain(1), encrypted('old', 'x'), foreign()] };
+    expect(paths(document)).toEqual(['payloads[0]', 'payloads[1]', 'payloads[2]']);
+  });
+
+  it('finds payloads in any nesting, and a payload that is the document itself', () => {
+    const document = [[{ deep: { list: [null, 3, plain('a')] } }], { 'with space': plain('b'), $ok: plain('c') }];
+    expect(paths(document)).toEqual(['[0][0].deep.list[2]', '[1]["with space"]', '[1].$ok']);
+    expect(paths(plain('x'))).toEqual(['']);
+    expect(walkPayloads('text', () => expect.fail('visited a string'))).toBe(0);
+    expect(walkPayloads(null, () => expect.fail('visited null'))).toBe(0);
+  });
+
+  it('does not look inside a payload', () => {
+    const outer = { ...plain('outer'), extra: { nested: plain('inner') } };
+    expect(paths({ outer })).toEqual(['outer']);
+  });
+
+  it('skips objects that only resemble a payload', () => {
+    const lookalikes = [
+      { metadata: {}, data: b64('x') },
+      { metadata: { encoding: 5 }, data: b64('x') },
+      { metadata: [b64('json/plain')], data: b64('x') },
+      { metadata: null, data: b64('x') },
+      { encoding: b64('json/plain'), data: b64('x') },
+    ];
+    expect(paths({ lookalikes })).toEqual([]);
+    for (const lookalike of lookalikes) expect(isPayloadJson(lookalike)).toBe(false);
+    expect(isPayloadJson({ metadata: { encoding: '' } })).toBe(true);
+  });
+
+  it('visits an object reachable twice once, and ends on a cycle', () => {
+    const shared = plain('shared');
+    const document: Record<string, unknown> = { a: shared, b: [shared] };
+    document.self = document;
+    expect(paths(document)).toEqual(['a']);
+  });
+
+  it('walks a document nested far deeper than the call stack allows', () => {
+    let document: unknown = plain('bottom');
+    for (let i = 0; i < 200_000; i++) document = { c: document };
+    expect(walkPayloads(document, () => {})).toBe(1);
+  });
+
+  it('finds exactly the payloads placed anywhere in random JSON, each at a path that leads to it', () => {
+    const marker = '\u0000payload';
+    const { tree } = fc.letrec((tie) => ({
+      tree: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        fc.jsonValue({ maxDepth: 1 }),
+        fc.constant(marker),
+        fc.array(tie('tree'), { maxLength: 4 }),
+        fc.dictionary(fc.string(), tie('tree'), { maxKeys: 4 }),
+      ),
+    }));
+    fc.assert(
+      fc.property(tree, (shape) => {
+        const placed: unknown[] = [];
+        const build = (node: unknown): unknown => {
+          if (node === marker) {
+            const payload = plain(placed.length);
+            placed.push(payload);
+            return payload;
+          }
+          if (Array.isArray(node)) return node.map(build);
+          if (typeof node === 'object' && node !== null) {
+            const copy: Record<string, unknown> = {};
+            for (const [key, value] of Object.entries(node)) {
+              Object.defineProperty(copy, key, { value: build(value), enumerable: true, writable: true, configurable: true });
+            }
+            return copy;
+          }
+          return node;
+        };
+        const document = build(shape);
+        const found: unknown[] = [];
+        walkPayloads(document, (payload, path) => {
+          expect(resolve(document, path)).toBe(payload);
+          found.push(payload);
+        });
+        expect(found).toEqual(placed);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('countKeyIds', () => {
+  it('counts the payloads of a history by kind and the encrypted ones by key id', () => {
+    expect(countKeyIds(realisticHistory())).toEqual({
+      total: 36,
+      encrypted: 30,
+      byKeyId: { old: 28, new: 2 },
+      compressed: 0,
+      plain: 5,
+      other: 1,
+    });
+  });
+
+  it('counts compressed but unencrypted payloads apart from encrypted ones', () => {
+    const zlib = payloadToJson(new CompressionCodec({ compressionThreshold: 0 }).compressPayload(plainPayload('z'.repeat(500))));
+    expect(countKeyIds({ payloads: [zlib, encrypted('old', 'z'.repeat(500), { compress: true }), plain(null)] })).toEqual({
+      total: 3,
+      encrypted: 1,
+      byKeyId: { old: 1 },
+      compressed: 1,
+      plain: 1,
+      other: 0,
+    });
+  });
+
+  it('keeps any key id as a plain entry, including one named __proto__ and a missing one', () => {
+    const withKeyId = (keyId: string | undefined) => ({
+      metadata: { encoding: b64('binary/encrypted'), ...(keyId === undefined ? {} : { 'encryption-key-id': b64(keyId) }) },
+      data: b64('x'.repeat(40)),
+    });
+    const counts = countKeyIds([withKeyId('__proto__'), withKeyId('__proto__'), withKeyId(undefined), withKeyId('constructor')]);
+    expect(Object.keys(counts.byKeyId)).toEqual(['__proto__', '', 'constructor']);
+    expect(counts.byKeyId['__proto__']).toBe(2);
+    expect(counts.byKeyId['']).toBe(1);
+    expect(counts.byKeyId['constructor']).toBe(1);
+  });
+
+  it('counts nothing in a document without payloads', () => {
+    expect(countKeyIds({ events: [] })).toEqual({ total: 0, encrypted: 0, byKeyId: {}, compressed: 0, plain: 0, other: 0 });
+  });
+});
