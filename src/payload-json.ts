@@ -89,7 +89,7 @@ export function payloadToJson(payload: Payload): PayloadJson {
   if (source) return source;
   const json: PayloadJson = {};
   if (payload.metadata) {
-    const metadata: Record<string, string> = {};
+    const metadata = Object.create(null) as Record<string, string>;
     for (const [key, value] of Object.entries(payload.metadata)) {
       if (value) metadata[key] = toBase64(value);
     }

@@ -1,0 +1,82 @@
+import type { Command } from 'commander';
+import { CODEC_ENV } from '../index.js';
+import {
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  loadServeConfig,
+  LOG_LEVELS,
+  SERVE_ENV,
+  ServeConfigError,
+  type ServeFlags,
+} from '../server/config.js';
+import { runServe } from '../server/main.js';
+import { CliExit, type CliIo } from './io.js';
+
+const HELP_AFTER = `
+Every flag has an environment variable; a flag wins over its variable, a variable over the config file.
+
+Keys (read once at start-up; never logged, only their fingerprints):
+  TEMPORAL_ENCRYPTION_KEY_<id>   the key for key id <id> (base64:..., hex:..., or 32+ bytes of text)
+  TEMPORAL_ENCRYPTION_KEY        the key for every id without a variable of its own
+  --keys-dir DIR                 one file per key id (a mounted Kubernetes Secret)
+
+Routes:
+  POST <any prefix>/encode, POST <any prefix>/decode   {"payloads": [...]} in and out
+  GET /livez, GET /readyz (503 while shutting down), GET /metrics (Prometheus)
+
+Security: an unauthenticated codec server decrypts for anyone who can reach it. Off loopback it refuses to start
+unless --allow-unauthenticated says a proxy in front of it authenticates every request.
+
+Examples:
+  TEMPORAL_ENCRYPTION_KEY_default=base64:... temporal-codec serve --cors-origins http://localhost:8233
+  temporal-codec serve --host 0.0.0.0 --allow-unauthenticated --tls-cert tls.crt --tls-key tls.key --workers 2
+`;
+
+/** Each option: flags, what it does and its default, and the variable that sets it when the flag is absent. */
+const OPTIONS: readonly (readonly [flags: string, description: string, variable: string])[] = [
+  ['--host <address>', `address to listen on; default ${DEFAULT_HOST}`, SERVE_ENV.host],
+  ['--port <number>', `port to listen on; default ${DEFAULT_PORT}, 0 picks a free one`, SERVE_ENV.port],
+  ['--cors-origins <list>', 'comma-separated exact origins of the Web UI (https://temporal.example.com); default none', SERVE_ENV.corsOrigins],
+  ['--cors-max-age <seconds>', 'how long browsers may cache a preflight; default 7200', SERVE_ENV.corsMaxAge],
+  ['--body-limit <size>', 'largest request body; default 4MiB', SERVE_ENV.bodyLimit],
+  ['--max-payloads <n>', 'most payloads in one request; default 1000', SERVE_ENV.maxPayloads],
+  ['--max-decompressed-bytes <size>', 'most one binary/zlib payload may inflate to; default 64MiB', CODEC_ENV.maxDecompressedBytes],
+  ['--max-decoded-bytes <size>', 'most all decoded payloads of a request may hold; default 2 x the above', SERVE_ENV.maxDecodedBytes],
+  ['--headers-timeout <duration>', 'time a client has to send the request headers; default 5s', SERVE_ENV.headersTimeout],
+  ['--request-timeout <duration>', 'time a client has to send the whole request; default 30s', SERVE_ENV.requestTimeout],
+  ['--keep-alive-timeout <duration>', 'idle time before a keep-alive connection closes; default 5s', SERVE_ENV.keepAliveTimeout],
+  ['--shutdown-delay <duration>', 'on SIGTERM, time /readyz answers 503 before the listener closes; default 0', SERVE_ENV.shutdownDelay],
+  ['--shutdown-timeout <duration>', 'on SIGTERM, time in-flight requests get to finish; default 8s', SERVE_ENV.shutdownTimeout],
+  ['--tls-cert <file>', 'PEM certificate chain: serve https (with --tls-key)', SERVE_ENV.tlsCert],
+  ['--tls-key <file>', 'PEM private key of --tls-cert', SERVE_ENV.tlsKey],
+  ['--log-level <level>', `${LOG_LEVELS.join(', ')}; default info`, SERVE_ENV.logLevel],
+  ['--workers <n>', 'processes serving requests; default one per CPU; 1 serves in this process', SERVE_ENV.workers],
+  ['--key-id <id>', 'key id new payloads are encrypted with (encryptionKeyID); default "default"', CODEC_ENV.encryptionKeyID],
+  ['--keys-dir <dir>', 'directory with one key file per key id', CODEC_ENV.keysDir],
+  ['--config <file>', 'YAML or JSON codec options (its temporal.security section)', CODEC_ENV.configFile],
+  ['--compression-threshold <size>', 'compress payloads from this serialized size; default 1024', CODEC_ENV.compressionThreshold],
+  ['--no-compression', 'do not compress on encode (decode still inflates binary/zlib)', `${CODEC_ENV.enableCompression}=false`],
+  ['--allow-unauthenticated', 'serve off loopback without authentication', `${SERVE_ENV.allowUnauthenticated}=true`],
+];
+
+/** Registers `temporal-codec serve`: the remote codec server for the Temporal Web UI and CLI. */
+export function registerServe(program: Command, io: CliIo): void {
+  const command = program
+    .command('serve')
+    .description('Run the remote codec server that the Temporal Web UI and CLI call to encode and decode payloads.');
+  for (const [flags, description, variable] of OPTIONS) command.option(flags, `${description} (env ${variable})`);
+  command.addHelpText('after', HELP_AFTER).action(async (options: ServeFlags, self: Command) => {
+    const flags: ServeFlags = { ...options };
+    // Commander sets `compression: true` when --no-compression is absent; only a given flag may override env.
+    if (self.getOptionValueSource('compression') !== 'cli') delete flags.compression;
+    let loaded;
+    try {
+      loaded = loadServeConfig(flags, io.env);
+    } catch (error) {
+      if (error instanceof ServeConfigError) throw new CliExit(1, error.message);
+      throw error;
+    }
+    const code = await runServe(loaded, { stderr: io.stderr });
+    if (code !== 0) throw new CliExit(code, 'the codec server stopped after an error (see the log)');
+  });
+}

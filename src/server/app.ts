@@ -1,0 +1,216 @@
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { type AuthorizeHook, type CodecsLookup, createCodecHandler } from './codec-route.js';
+import type { ServerCodecs } from './codecs.js';
+import { DEFAULT_SETTINGS, type ServerSettings } from './config.js';
+import { createCorsMiddleware } from './cors.js';
+import { errorBody, HttpError, toHttpError, writeError } from './errors.js';
+import { contextOf, createHttpLogger, type RequestContext, requestIdOf, setContext } from './logging.js';
+import { ServerMetrics } from './metrics.js';
+import { createOpsApp } from './ops-app.js';
+import { isCodecRoute, matchRoute, type RouteMatch } from './routes.js';
+
+/** What a codec server is built from besides its settings. */
+export interface CodecServerDeps {
+  logger: Logger;
+  /** The codecs for every namespace; or give `codecsFor`. */
+  codecs?: ServerCodecs;
+  /** The codecs for one namespace (per-namespace keys come in a later issue); default: `codecs` for all. */
+  codecsFor?: CodecsLookup;
+  /** Access control for the codec routes; default: none (the start-up check keeps such a server on loopback). */
+  authorize?: AuthorizeHook;
+  /** Default: a new ServerMetrics with its own registry. */
+  metrics?: ServerMetrics;
+  /** The text `/metrics` serves; default: this process's registry. A cluster worker asks the primary instead. */
+  metricsText?: () => Promise<string>;
+}
+
+/** A codec server, built but not listening. */
+export interface CodecServer {
+  /** An http.Server, or an https.Server when `settings.tls` is set. */
+  server: Server;
+  /** The request listener (routes codec POSTs to the lean handler, everything else to Express). */
+  listener: RequestListener;
+  metrics: ServerMetrics;
+  /** False once shutdown began (`/readyz` answers 503). */
+  readonly ready: boolean;
+  /**
+   * Stops accepting connections, answers `/readyz` with 503, lets in-flight requests finish (their connections are
+   * closed after the response), closes idle keep-alive connections, and cuts what is left after
+   * `settings.shutdownTimeout`. Resolves when every connection is closed.
+   */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Builds the codec server: one `http.createServer` listener in front of a lean handler for the codec routes and an
+ * Express app for the rest, with the same request id, logging, metrics, CORS and error format on both.
+ *
+ * @example
+ * const codecServer = createCodecServer(config, { logger, codecs: createServerCodecs({ keyRing }) });
+ * codecServer.server.listen(8888, '127.0.0.1');
+ */
+export function createCodecServer(settings: Partial<ServerSettings>, deps: CodecServerDeps): CodecServer {
+  if (!deps.codecsFor && !deps.codecs) throw new Error('createCodecServer needs codecs or codecsFor');
+  const s: ServerSettings = { ...DEFAULT_SETTINGS, ...settings };
+  const { logger } = deps;
+  const metrics = deps.metrics ?? new ServerMetrics();
+  const codecsFor: CodecsLookup = deps.codecsFor ?? (() => deps.codecs);
+  const httpLogger = createHttpLogger(logger);
+  const cors = createCorsMiddleware(s);
+  const state = { draining: false };
+  const inFlight = new Set<ServerResponse>();
+
+  const fail = (req: IncomingMessage, res: ServerResponse, error: unknown): void => {
+    const context = contextOf(req);
+    const httpError = toHttpError(error, context?.id ?? '-');
+    // pino-http puts res.err, with its stack, on the request's line: the log has the bug, the client a plain 500.
+    if (httpError.status >= 500) res.err = error instanceof Error ? error : new Error(String(error));
+    if (context) context.fields.error = { code: httpError.code, message: httpError.message };
+    writeError(res, httpError);
+  };
+
+  const handleCodec = createCodecHandler({
+    bodyLimit: s.bodyLimit,
+    maxPayloads: s.maxPayloads,
+    maxDecodedBytes: s.maxDecodedBytes,
+    codecsFor,
+    ...(deps.authorize ? { authorize: deps.authorize } : {}),
+    metrics,
+    fail,
+  });
+  const app = createOpsApp({
+    isReady: () => !state.draining,
+    metricsText: deps.metricsText ?? (() => metrics.registry.metrics()),
+    metricsContentType: metrics.registry.contentType,
+    fail,
+  });
+
+  const listener: RequestListener = (req, res) => {
+    const route = matchRoute(req.url ?? '/');
+    const context: RequestContext = {
+      id: requestIdOf(req),
+      route,
+      namespace: namespaceOf(req, route),
+      startedAt: performance.now(),
+      fields: {},
+    };
+    setContext(req, context);
+    res.setHeader('X-Request-Id', context.id);
+    if (state.draining) res.setHeader('Connection', 'close');
+    httpLogger(req, res);
+    metrics.requestStarted();
+    inFlight.add(res);
+    res.once('close', () => {
+      inFlight.delete(res);
+      const status = res.writableFinished ? String(res.statusCode) : 'aborted';
+      metrics.requestFinished(route.name, status, (performance.now() - context.startedAt) / 1000);
+      const { bytesIn, bytesOut } = context.fields;
+      if (bytesIn !== undefined) metrics.bodyBytes(route.name, bytesIn, bytesOut ?? 0);
+    });
+    try {
+      cors(req, res, (error?: unknown) => {
+        if (error) return fail(req, res, error);
+        if (req.method === 'POST' && isCodecRoute(route.name)) handleCodec(req, res, context);
+        else app(req, res);
+      });
+    } catch (error) {
+      fail(req, res, error);
+    }
+  };
+
+  const options = {
+    headersTimeout: s.headersTimeout,
+    requestTimeout: s.requestTimeout,
+    connectionsCheckingInterval: s.connectionsCheckingInterval,
+  };
+  const server: Server = s.tls
+    ? createHttpsServer({ ...options, ...s.tls }, listener)
+    : createHttpServer(options, listener);
+  server.keepAliveTimeout = s.keepAliveTimeout;
+  // A client that stops reading its response is cut off too (requestTimeout only covers sending the request). Kept
+  // longer than requestTimeout so that a slow request gets its 408 rather than a silent close.
+  server.timeout = 2 * s.requestTimeout;
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
+    answerClientError(error, socket, logger, metrics),
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    listener,
+    metrics,
+    get ready() {
+      return !state.draining;
+    },
+    shutdown() {
+      closing ??= (async () => {
+        state.draining = true;
+        for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+        if (s.shutdownDelay > 0) {
+          logger.info({ delayMs: s.shutdownDelay }, 'shutting down: not ready, still accepting during the delay');
+          await new Promise((resolve) => setTimeout(resolve, s.shutdownDelay));
+        }
+        logger.info({ inFlight: inFlight.size }, 'shutting down: draining in-flight requests');
+        await new Promise<void>((resolve) => {
+          const deadline = setTimeout(() => {
+            logger.warn({ inFlight: inFlight.size }, 'shutdown timeout: closing the remaining connections');
+            server.closeAllConnections();
+          }, s.shutdownTimeout);
+          deadline.unref();
+          server.close(() => {
+            clearTimeout(deadline);
+            resolve();
+          });
+          // Keep-alive connections between requests; those busy now close after their response (Connection: close).
+          server.closeIdleConnections();
+        });
+      })();
+      return closing;
+    },
+  };
+}
+
+/** The namespace: the `X-Namespace` header the UI and CLI send, else the path prefix (`/<ns>/decode`). */
+function namespaceOf(req: IncomingMessage, route: RouteMatch): string | undefined {
+  if (!isCodecRoute(route.name)) return undefined;
+  const header = req.headers['x-namespace'];
+  const namespace = typeof header === 'string' && header !== '' ? header : route.pathNamespace;
+  return namespace !== undefined && namespace.length > 256 ? namespace.slice(0, 256) : namespace;
+}
+
+/**
+ * Node answers malformed HTTP, oversized headers and timed-out requests itself with a bare status line; answer
+ * with the same JSON error body as every other error instead.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, logger: Logger, metrics: ServerMetrics): void {
+  const started = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+  if (error.code === 'ECONNRESET' || !socket.writable || started) {
+    socket.destroy();
+    return;
+  }
+  const httpError =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new HttpError('request_timeout', 'the request was not received in time')
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? new HttpError('headers_too_large', 'the request headers are too large')
+        : new HttpError('bad_request', 'the request is not valid HTTP/1.1');
+  const body = errorBody(httpError.code, httpError.message);
+  socket.end(
+    `HTTP/1.1 ${httpError.status} ${httpError.reason}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  metrics.rejected(httpError.status);
+  logger.debug({ code: error.code, status: httpError.status }, 'client error');
+}
+
+export type { AuthorizeHook, CodecsLookup };

@@ -1,0 +1,195 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Payload } from '@temporalio/common';
+import { encryptionKeyIdOf, parsePayloadsJson, PayloadJsonError, toPayloadsJson } from '../index.js';
+import { ABORTED, checkBodyHeaders, lingerOnClose, readBody } from './body.js';
+import type { ServerCodecs } from './codecs.js';
+import { HttpError, payloadError } from './errors.js';
+import type { RequestContext } from './logging.js';
+import type { ServerMetrics } from './metrics.js';
+import { formatSize } from './units.js';
+
+export type CodecOperation = 'encode' | 'decode';
+
+/**
+ * The seam for per-namespace access control (a later issue): throw an {@link HttpError} (`unauthorized`,
+ * `forbidden`) to refuse. Runs after CORS preflight and before the body is read.
+ */
+export type AuthorizeHook = (
+  req: IncomingMessage,
+  namespace: string | undefined,
+  operation: CodecOperation,
+) => void | Promise<void>;
+
+/** The codecs for a namespace; undefined refuses the namespace (404). */
+export type CodecsLookup = (namespace: string | undefined) => ServerCodecs | undefined;
+
+export interface CodecHandlerOptions {
+  bodyLimit: number;
+  maxPayloads: number;
+  maxDecodedBytes: number;
+  codecsFor: CodecsLookup;
+  authorize?: AuthorizeHook;
+  metrics: ServerMetrics;
+  /** Answers an error the same way the Express side does (body, status text, log fields). */
+  fail: (req: IncomingMessage, res: ServerResponse, error: unknown) => void;
+}
+
+/**
+ * The hot path: `POST <prefix>/encode` and `POST <prefix>/decode`, without Express. The body is read into Buffers
+ * up to the limit, parsed with one `JSON.parse`, run through the codecs' synchronous per-payload methods and
+ * written with one `JSON.stringify` and a Content-Length.
+ *
+ * ```text
+ * decode: payload --decryptPayload (if binary/encrypted)--> --decompressPayload (if binary/zlib)--> payload
+ * encode: payload --compressPayload (threshold)--> --encryptPayload--> binary/encrypted
+ * ```
+ */
+export function createCodecHandler(options: CodecHandlerOptions) {
+  const { bodyLimit, maxPayloads, maxDecodedBytes, codecsFor, authorize, metrics, fail } = options;
+
+  return function handleCodec(req: IncomingMessage, res: ServerResponse, context: RequestContext): void {
+    const operation = context.route.name as CodecOperation;
+    context.fields.operation = operation;
+    if (!authorize) return receive(req, res, context, operation);
+    let pending: void | Promise<void>;
+    try {
+      pending = authorize(req, context.namespace, operation);
+    } catch (error) {
+      return refuse(req, res, error);
+    }
+    if (pending && typeof pending.then === 'function') {
+      pending.then(
+        () => receive(req, res, context, operation),
+        (error: unknown) => refuse(req, res, error),
+      );
+    } else {
+      receive(req, res, context, operation);
+    }
+  };
+
+  /** An answer before the body was read: close the connection rather than read a body nobody wants. */
+  function refuse(req: IncomingMessage, res: ServerResponse, error: unknown): void {
+    if (!res.headersSent) res.setHeader('Connection', 'close');
+    lingerOnClose(req.socket);
+    fail(req, res, error);
+  }
+
+  function receive(
+    req: IncomingMessage,
+    res: ServerResponse,
+    context: RequestContext,
+    operation: CodecOperation,
+  ): void {
+    const problem = checkBodyHeaders(req, bodyLimit);
+    if (problem) return refuse(req, res, problem);
+    readBody(req, bodyLimit, (error, body) => {
+      if (error === ABORTED) return;
+      if (error) return refuse(req, res, error);
+      context.fields.bytesIn = body.length;
+      let json: string;
+      try {
+        json = transcode(body, operation, context);
+      } catch (failure) {
+        return fail(req, res, failure);
+      }
+      const length = Buffer.byteLength(json);
+      context.fields.bytesOut = length;
+      res.writeHead(200, {
+        'Content-Type': 'application/json',
+        'Content-Length': length,
+        // Decoded payloads are plaintext: no browser or proxy cache keeps them.
+        'Cache-Control': 'no-store',
+      });
+      res.end(json);
+    });
+  }
+
+  function transcode(body: Buffer, operation: CodecOperation, context: RequestContext): string {
+    if (body.length === 0) throw new HttpError('invalid_json', 'the request body is empty; send {"payloads": [...]}');
+    let document: unknown;
+    try {
+      document = JSON.parse(body.toString('utf8'));
+    } catch {
+      // V8's message quotes the body, which may hold payload data: say only what is wrong.
+      throw new HttpError('invalid_json', 'the request body is not valid JSON');
+    }
+    const list =
+      typeof document === 'object' && document !== null ? (document as { payloads?: unknown }).payloads : undefined;
+    if (!Array.isArray(list)) {
+      throw new HttpError('invalid_payloads', 'expected an object of the form {"payloads": [...]}');
+    }
+    if (list.length > maxPayloads) {
+      throw new HttpError(
+        'too_many_payloads',
+        `${list.length} payloads in one request; at most ${maxPayloads} are allowed (--max-payloads)`,
+      );
+    }
+    let payloads: Payload[];
+    try {
+      payloads = parsePayloadsJson(document);
+    } catch (error) {
+      if (error instanceof PayloadJsonError) throw new HttpError('invalid_payloads', error.message);
+      throw error;
+    }
+    context.fields.payloads = payloads.length;
+    const codecs = codecsFor(context.namespace);
+    if (!codecs) {
+      const namespace = JSON.stringify(context.namespace ?? '');
+      throw new HttpError('unknown_namespace', `no codec is configured for namespace ${namespace}`);
+    }
+    const byKey = new Map<string, number>();
+    const out = operation === 'decode' ? decodeAll(payloads, codecs, byKey) : encodeAll(payloads, codecs, byKey);
+    metrics.payloads(operation, context.namespace, byKey);
+    context.fields.keyIds = [...byKey.keys()];
+    return JSON.stringify(toPayloadsJson(out));
+  }
+
+  function decodeAll(payloads: Payload[], codecs: ServerCodecs, byKey: Map<string, number>): Payload[] {
+    const { compression, encryption } = codecs;
+    const out = new Array<Payload>(payloads.length);
+    let decodedBytes = 0;
+    for (let i = 0; i < payloads.length; i++) {
+      const payload = payloads[i]!;
+      const keyId = encryption ? encryptionKeyIdOf(payload) : undefined;
+      let decoded: Payload;
+      try {
+        decoded = compression.decompressPayload(encryption ? encryption.decryptPayload(payload) : payload);
+      } catch (error) {
+        const failure = payloadError(error, i);
+        if (!failure) throw error;
+        metrics.decodeFailure(failure.code);
+        throw failure;
+      }
+      // Each payload is capped by maxDecompressedBytes; this caps a request of many bombs just under that cap.
+      decodedBytes += sizeOf(decoded);
+      if (decodedBytes > maxDecodedBytes) {
+        throw new HttpError(
+          'decoded_too_large',
+          `the decoded payloads exceed ${formatSize(maxDecodedBytes)} in total (--max-decoded-bytes); ` +
+            'send fewer payloads per request',
+        );
+      }
+      const label = keyId === undefined ? 'none' : codecs.keyLabel(keyId);
+      byKey.set(label, (byKey.get(label) ?? 0) + 1);
+      out[i] = decoded;
+    }
+    return out;
+  }
+
+  function encodeAll(payloads: Payload[], codecs: ServerCodecs, byKey: Map<string, number>): Payload[] {
+    const { compression, encryption } = codecs;
+    const out = new Array<Payload>(payloads.length);
+    for (let i = 0; i < payloads.length; i++) {
+      const compressed = compression.compressPayload(payloads[i]!);
+      out[i] = encryption ? encryption.encryptPayload(compressed) : compressed;
+    }
+    if (payloads.length > 0) byKey.set(encryption ? codecs.keyLabel(encryption.activeKeyId) : 'none', payloads.length);
+    return out;
+  }
+}
+
+function sizeOf(payload: Payload): number {
+  let size = payload.data?.length ?? 0;
+  if (payload.metadata) for (const key in payload.metadata) size += payload.metadata[key]?.length ?? 0;
+  return size;
+}

@@ -1,0 +1,231 @@
+import { availableParallelism } from 'node:os';
+import {
+  CODEC_ENV,
+  type CodecOptions,
+  CodecError,
+  DEFAULT_COMPRESSION_THRESHOLD,
+  DEFAULT_ENCRYPTION_KEY_ID,
+  DEFAULT_MAX_DECOMPRESSED_BYTES,
+  KeyConfigError,
+  type KeyRing,
+  loadCodecOptions,
+  loadKeyRing,
+} from '../index.js';
+import { type Env, SERVE_ENV, type ServeFlags, SettingsReader } from './config-source.js';
+import { formatSize, parseDuration, parseSize } from './units.js';
+
+/** What one codec server instance needs: limits, timeouts, CORS and TLS. No process concerns. */
+export interface ServerSettings {
+  /** Exact origins allowed to call from a browser (the Temporal Web UI's); empty: no CORS headers at all. */
+  corsOrigins: readonly string[];
+  /** Seconds a browser may cache a preflight answer. */
+  corsMaxAge: number;
+  /** Largest request body, in bytes. */
+  bodyLimit: number;
+  /** Most payloads in one request. */
+  maxPayloads: number;
+  /** Most bytes all decoded payloads of one request may hold together (each is also capped by the codec). */
+  maxDecodedBytes: number;
+  /** Milliseconds a client has to send the request headers. */
+  headersTimeout: number;
+  /** Milliseconds a client has to send the whole request. */
+  requestTimeout: number;
+  /** Milliseconds an idle keep-alive connection is kept open. */
+  keepAliveTimeout: number;
+  /** How often Node checks the two timeouts above; its default of 30 s would let them run 30 s late. */
+  connectionsCheckingInterval: number;
+  /**
+   * Milliseconds between the start of shutdown (`/readyz` answers 503) and closing the listener, so that a load
+   * balancer polling readiness stops sending traffic first (a Kubernetes preStop-style delay). Default 0.
+   */
+  shutdownDelay: number;
+  /** Milliseconds in-flight requests get to finish at shutdown before connections are cut. */
+  shutdownTimeout: number;
+  /** PEM certificate chain and key: serve https. */
+  tls?: { cert: Buffer; key: Buffer };
+}
+
+/** The whole configuration of `temporal-codec serve`. */
+export interface ServeConfig extends ServerSettings {
+  host: string;
+  port: number;
+  logLevel: LogLevel;
+  /** Processes serving requests; 1 runs in the process itself, more use node:cluster. */
+  workers: number;
+  /** Serve off loopback without authentication (a decryption oracle for anyone who can reach it). */
+  allowUnauthenticated: boolean;
+  /** Codec options after defaults, config file, `TEMPORAL_CODEC_*` variables and flags. */
+  codec: Required<Omit<CodecOptions, 'keysDir'>> & { keysDir?: string };
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const MiB = 1024 * 1024;
+
+/** Safe defaults; every one can be changed by a flag or variable. */
+export const DEFAULT_SETTINGS: Readonly<ServerSettings> = Object.freeze({
+  corsOrigins: [],
+  // Chromium caps a preflight cache at 2 hours, Firefox at 24: ask for Chromium's maximum.
+  corsMaxAge: 7200,
+  bodyLimit: 4 * MiB,
+  maxPayloads: 1000,
+  maxDecodedBytes: 2 * DEFAULT_MAX_DECOMPRESSED_BYTES,
+  headersTimeout: 5_000,
+  requestTimeout: 30_000,
+  keepAliveTimeout: 5_000,
+  connectionsCheckingInterval: 1_000,
+  // Orchestrators send SIGKILL 10 s after SIGTERM (Docker, and Kubernetes' grace period is 30 s): stay under 10.
+  shutdownDelay: 0,
+  shutdownTimeout: 8_000,
+});
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 8888;
+
+export { SERVE_ENV, type ServeFlags };
+
+/** Every configuration problem found, each naming the flag or variable and never a key's value. */
+export class ServeConfigError extends Error {
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.problems = problems;
+    this.name = 'ServeConfigError';
+  }
+}
+
+/** The configuration and the keys it names, read once at start-up. */
+export interface LoadedServeConfig {
+  config: ServeConfig;
+  /** Present when encryption is enabled. */
+  keyRing?: KeyRing;
+  /** Things worth a log line (a long text key); never key values. */
+  warnings: string[];
+}
+
+/**
+ * Reads flags, then `TEMPORAL_CODEC_*` variables, then the config file, then defaults, and loads the keys. This is
+ * the one place the server reads the environment. Throws one {@link ServeConfigError} listing every problem.
+ */
+export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig {
+  const reader = new SettingsReader(flags, env);
+  const { problems } = reader;
+  const warnings: string[] = [];
+  const D = DEFAULT_SETTINGS;
+
+  const host = reader.given('host')?.text.trim() || DEFAULT_HOST;
+  const port = reader.integer('port', DEFAULT_PORT, 0, 65535, 'a port number from 0 to 65535');
+  const corsOrigins = reader.corsOrigins();
+  const corsMaxAge = reader.integer('corsMaxAge', D.corsMaxAge, 0, 86_400, 'a number of seconds up to 86400');
+  const bodyLimit = reader.size('bodyLimit', D.bodyLimit);
+  const maxPayloads = reader.integer('maxPayloads', D.maxPayloads, 1, 1_000_000, 'an integer greater than 0');
+  const headersTimeout = reader.duration('headersTimeout', D.headersTimeout);
+  const requestTimeout = reader.duration('requestTimeout', D.requestTimeout);
+  const keepAliveTimeout = reader.duration('keepAliveTimeout', D.keepAliveTimeout);
+  const shutdownDelay = reader.read('shutdownDelay', parseDuration, 'a duration (e.g. 5s, 0)', D.shutdownDelay);
+  const shutdownTimeout = reader.duration('shutdownTimeout', D.shutdownTimeout);
+  const logLevel = reader.oneOf('logLevel', LOG_LEVELS, 'info');
+  const workers = reader.integer('workers', availableParallelism(), 1, 256, 'an integer from 1 to 256');
+  const allowUnauthenticated = reader.boolean('allowUnauthenticated', false);
+  if (headersTimeout > requestTimeout) {
+    problems.push(
+      `the headers timeout (${headersTimeout} ms) must not exceed the request timeout (${requestTimeout} ms)`,
+    );
+  }
+  if (!isLoopback(host) && !allowUnauthenticated) {
+    problems.push(
+      `refusing to listen on ${host} without authentication: an open codec server decrypts for anyone who can ` +
+        `reach it. Listen on 127.0.0.1, or pass --allow-unauthenticated (${SERVE_ENV.allowUnauthenticated}=true) ` +
+        'if a proxy in front of it authenticates every request',
+    );
+  }
+  const tls = reader.tls();
+
+  const problemsBeforeCodec = problems.length;
+  const codec = readCodecOptions(flags, env, problems);
+  const codecOk = problems.length === problemsBeforeCodec;
+  const maxDecodedBytes = reader.size('maxDecodedBytes', 2 * codec.maxDecompressedBytes);
+  if (maxDecodedBytes < codec.maxDecompressedBytes) {
+    problems.push(
+      `--max-decoded-bytes (${formatSize(maxDecodedBytes)}) must be at least --max-decompressed-bytes ` +
+        `(${formatSize(codec.maxDecompressedBytes)}), or one allowed payload could never be decoded`,
+    );
+  }
+
+  let keyRing: KeyRing | undefined;
+  // Keys depend on the codec options (keysDir, encryptionKeyID): with those broken, a key problem would mislead.
+  if (codec.enableEncryption && codecOk) {
+    try {
+      const { keysDir, encryptionKeyID } = codec;
+      keyRing = loadKeyRing({ env, keysDir, encryptionKeyID, onWarning: (warning) => warnings.push(warning) });
+    } catch (error) {
+      if (error instanceof KeyConfigError) problems.push(...error.problems);
+      else throw error;
+    }
+  }
+
+  if (problems.length > 0) throw new ServeConfigError(problems);
+  const config: ServeConfig = {
+    host,
+    port,
+    corsOrigins,
+    corsMaxAge,
+    bodyLimit,
+    maxPayloads,
+    maxDecodedBytes,
+    headersTimeout,
+    requestTimeout,
+    keepAliveTimeout,
+    connectionsCheckingInterval: D.connectionsCheckingInterval,
+    shutdownDelay,
+    shutdownTimeout,
+    ...(tls ? { tls } : {}),
+    logLevel,
+    workers,
+    allowUnauthenticated,
+    codec,
+  };
+  return { config, keyRing, warnings };
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h);
+}
+
+function readCodecOptions(flags: ServeFlags, env: Env, problems: string[]): ServeConfig['codec'] {
+  let options: CodecOptions = {};
+  try {
+    options = loadCodecOptions({ configFile: flags.config, env });
+  } catch (error) {
+    if (!(error instanceof CodecError)) throw error;
+    problems.push(error.message);
+  }
+  if (flags.keyId !== undefined) options.encryptionKeyID = flags.keyId;
+  if (flags.keysDir !== undefined) options.keysDir = flags.keysDir;
+  if (flags.compression === false) options.enableCompression = false;
+  if (flags.compressionThreshold !== undefined) {
+    const value = parseSize(flags.compressionThreshold);
+    if (value === undefined) problems.push('--compression-threshold must be a size in bytes (e.g. 1024, 4KiB)');
+    else options.compressionThreshold = value;
+  }
+  if (flags.maxDecompressedBytes !== undefined) {
+    const value = parseSize(flags.maxDecompressedBytes);
+    if (value === undefined || value === 0) {
+      problems.push('--max-decompressed-bytes must be a size in bytes greater than 0 (e.g. 64MiB)');
+    } else options.maxDecompressedBytes = value;
+  }
+  if (options.maxDecompressedBytes === 0) problems.push(`${CODEC_ENV.maxDecompressedBytes} must be greater than 0`);
+  if (options.encryptionKeyID === '') problems.push('--key-id must not be empty');
+  return {
+    enableEncryption: options.enableEncryption ?? true,
+    encryptionKeyID: options.encryptionKeyID ?? DEFAULT_ENCRYPTION_KEY_ID,
+    enableCompression: options.enableCompression ?? true,
+    compressionThreshold: options.compressionThreshold ?? DEFAULT_COMPRESSION_THRESHOLD,
+    maxDecompressedBytes: options.maxDecompressedBytes || DEFAULT_MAX_DECOMPRESSED_BYTES,
+    ...(options.keysDir !== undefined ? { keysDir: options.keysDir } : {}),
+  };
+}

@@ -1,0 +1,96 @@
+import cluster from 'node:cluster';
+import type { AddressInfo } from 'node:net';
+import type { DestinationStream, Logger } from 'pino';
+import { createCodecServer } from './app.js';
+import { askPrimaryForMetrics, runPrimary, serveClusterMetrics } from './cluster.js';
+import { createServerCodecs } from './codecs.js';
+import type { LoadedServeConfig } from './config.js';
+import { createLogger } from './logging.js';
+import { ServerMetrics } from './metrics.js';
+
+/** How `runServe` meets the process. */
+export interface RunServeOptions {
+  /** Where log lines go; default standard output. */
+  logDestination?: DestinationStream;
+  /** Where a failure to start is reported besides the log; default standard error. */
+  stderr?: (text: string) => void;
+}
+
+const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+/**
+ * Runs `temporal-codec serve` until SIGTERM or SIGINT and returns the exit code. With more than one worker the
+ * process becomes a node:cluster primary that forks workers running this same command; a worker, or a single
+ * process, serves requests itself.
+ */
+export async function runServe(loaded: LoadedServeConfig, options: RunServeOptions = {}): Promise<number> {
+  const logger = createLogger(loaded.config.logLevel, options.logDestination);
+  const stderr = options.stderr ?? ((text: string) => process.stderr.write(text));
+  const code =
+    loaded.config.workers > 1 && cluster.isPrimary
+      ? await runPrimary(loaded.config, logger, stderr)
+      : await runWorker(loaded, logger, stderr);
+  logger.flush();
+  return code;
+}
+
+async function runWorker(loaded: LoadedServeConfig, logger: Logger, stderr: (text: string) => void): Promise<number> {
+  const { config, keyRing, warnings } = loaded;
+  for (const warning of warnings) logger.warn(warning);
+  const metrics = new ServerMetrics();
+  if (cluster.isWorker) serveClusterMetrics(metrics.registry);
+  const codecServer = createCodecServer(config, {
+    logger,
+    codecs: createServerCodecs({ ...config.codec, ...(keyRing ? { keyRing } : {}) }),
+    metrics,
+    ...(cluster.isWorker ? { metricsText: askPrimaryForMetrics } : {}),
+  });
+  const { server } = codecServer;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    const message = `cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`;
+    logger.fatal({ code: (error as NodeJS.ErrnoException).code }, message);
+    // In a worker the primary reports it; disconnecting lets the worker exit with this code.
+    if (cluster.isWorker) cluster.worker?.disconnect();
+    else stderr(`temporal-codec: ${message}\n`);
+    return 1;
+  }
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
+  logger.info(
+    {
+      url,
+      ...(cluster.isWorker ? { worker: cluster.worker?.id } : {}),
+      encryption: keyRing !== undefined,
+      compression: config.codec.enableCompression,
+      // Fingerprints let operators check that workers and this server hold the same keys; never the keys.
+      keys: keyRing
+        ?.describe()
+        .map((k) => ({ keyId: k.keyId, fingerprint: k.fingerprint, active: k.active, source: k.source.name })),
+      corsOrigins: config.corsOrigins,
+      authentication: 'none',
+    },
+    cluster.isWorker ? 'worker listening' : 'codec server listening',
+  );
+
+  let stop: (signal: NodeJS.Signals) => void = () => {};
+  const stopped = new Promise<NodeJS.Signals>((resolve) => (stop = resolve));
+  const handlers = SIGNALS.map((signal) => [signal, () => stop(signal)] as const);
+  for (const [signal, handler] of handlers) process.on(signal, handler);
+  logger.info({ signal: await stopped }, 'stopping');
+  // The handlers stay while draining, so that a second signal does not kill the process with Node's default.
+  await codecServer.shutdown();
+  for (const [signal, handler] of handlers) process.off(signal, handler);
+  logger.info('codec server stopped');
+  // A worker's IPC channel would keep it alive; Node's cluster module exits a worker whose primary went away.
+  if (cluster.isWorker) cluster.worker?.disconnect();
+  return 0;
+}

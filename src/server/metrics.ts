@@ -1,0 +1,135 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RouteName } from './routes.js';
+
+/** Namespaces are client-supplied: after this many distinct ones, the rest share one label. */
+const MAX_NAMESPACE_LABELS = 100;
+const OTHER_NAMESPACE = '_other';
+
+/**
+ * The server's Prometheus metrics. Label values are bounded: routes are a fixed set, key ids are those of the key
+ * ring (see `ServerCodecs.keyLabel`), namespaces are capped.
+ */
+export class ServerMetrics {
+  readonly registry: Registry;
+  readonly #requests: Counter<'route' | 'status'>;
+  readonly #duration: Histogram<'route'>;
+  readonly #inFlight: Gauge;
+  readonly #bytesIn: Counter<'route'>;
+  readonly #bytesOut: Counter<'route'>;
+  readonly #payloads: Counter<'operation' | 'namespace' | 'key_id'>;
+  readonly #encryptions: Counter<'key_id'>;
+  readonly #decodeFailures: Counter<'reason'>;
+  readonly #namespaces = new Set<string>();
+  // prom-client hashes label objects on every call; the hot path reuses bound children instead.
+  readonly #requestChildren = new Map<string, { inc: (n?: number) => void }>();
+  readonly #durationChildren = new Map<string, { observe: (v: number) => void }>();
+
+  constructor(options: { registry?: Registry; defaultMetrics?: boolean } = {}) {
+    const registry = (this.registry = options.registry ?? new Registry());
+    const registers = [registry];
+    this.#requests = new Counter({
+      name: 'temporal_codec_http_requests_total',
+      help: 'HTTP requests answered, by route and status (status "aborted" when the client left first).',
+      labelNames: ['route', 'status'],
+      registers,
+    });
+    this.#duration = new Histogram({
+      name: 'temporal_codec_http_request_duration_seconds',
+      help: 'Time from request to the end of the response, by route.',
+      labelNames: ['route'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.#inFlight = new Gauge({
+      name: 'temporal_codec_http_requests_in_flight',
+      help: 'Requests being served.',
+      registers,
+    });
+    this.#bytesIn = new Counter({
+      name: 'temporal_codec_http_request_body_bytes_total',
+      help: 'Request body bytes read, by route.',
+      labelNames: ['route'],
+      registers,
+    });
+    this.#bytesOut = new Counter({
+      name: 'temporal_codec_http_response_body_bytes_total',
+      help: 'Response body bytes sent by the codec routes.',
+      labelNames: ['route'],
+      registers,
+    });
+    this.#payloads = new Counter({
+      name: 'temporal_codec_payloads_total',
+      help: 'Payloads encoded or decoded, by namespace and encryption key id ("none": not encrypted).',
+      labelNames: ['operation', 'namespace', 'key_id'],
+      registers,
+    });
+    this.#encryptions = new Counter({
+      name: 'temporal_codec_encryptions_total',
+      help:
+        'AES-256-GCM encryptions with a random 96-bit nonce, by key id. NIST SP 800-38D section 8.3 allows about ' +
+        '2^32 per key: rotate well before a key id gets there.',
+      labelNames: ['key_id'],
+      registers,
+    });
+    this.#decodeFailures = new Counter({
+      name: 'temporal_codec_decode_failures_total',
+      help: 'Payloads that could not be decoded, by reason (decryption_failed, decompression_failed, ' +
+        'decompressed_too_large).',
+      labelNames: ['reason'],
+      registers,
+    });
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  }
+
+  requestStarted(): void {
+    this.#inFlight.inc();
+  }
+
+  requestFinished(route: RouteName, status: string, seconds: number): void {
+    this.#inFlight.dec();
+    const key = `${route} ${status}`;
+    let counter = this.#requestChildren.get(key);
+    if (!counter) {
+      counter = this.#requests.labels(route, status);
+      this.#requestChildren.set(key, counter);
+    }
+    counter.inc();
+    let histogram = this.#durationChildren.get(route);
+    if (!histogram) {
+      histogram = this.#duration.labels(route);
+      this.#durationChildren.set(route, histogram);
+    }
+    histogram.observe(seconds);
+  }
+
+  /** A request Node refused before it reached the listener (malformed, headers too large, timed out). */
+  rejected(status: number): void {
+    this.#requests.labels('unknown', String(status)).inc();
+  }
+
+  bodyBytes(route: RouteName, bytesIn: number, bytesOut: number): void {
+    if (bytesIn > 0) this.#bytesIn.labels(route).inc(bytesIn);
+    if (bytesOut > 0) this.#bytesOut.labels(route).inc(bytesOut);
+  }
+
+  /** Counts one request's payloads, given as key label -> count. */
+  payloads(operation: 'encode' | 'decode', namespace: string | undefined, byKey: ReadonlyMap<string, number>): void {
+    const ns = this.#namespaceLabel(namespace);
+    for (const [keyId, count] of byKey) {
+      this.#payloads.labels(operation, ns, keyId).inc(count);
+      if (operation === 'encode' && keyId !== 'none') this.#encryptions.labels(keyId).inc(count);
+    }
+  }
+
+  decodeFailure(reason: string): void {
+    this.#decodeFailures.labels(reason).inc();
+  }
+
+  #namespaceLabel(namespace: string | undefined): string {
+    if (namespace === undefined || namespace === '') return '';
+    if (this.#namespaces.has(namespace)) return namespace;
+    if (this.#namespaces.size >= MAX_NAMESPACE_LABELS || namespace.length > 100) return OTHER_NAMESPACE;
+    this.#namespaces.add(namespace);
+    return namespace;
+  }
+}

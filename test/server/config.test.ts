@@ -1,0 +1,224 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_SETTINGS, isLoopback, loadServeConfig, ServeConfigError, type ServeFlags } from '../../src/server/config.js';
+import { parseDuration, parseSize } from '../../src/server/units.js';
+
+const KEY = `base64:${Buffer.alloc(32, 1).toString('base64')}`;
+const ENV = { TEMPORAL_ENCRYPTION_KEY_default: KEY };
+
+function problemsOf(flags: ServeFlags, env: Record<string, string> = ENV): readonly string[] {
+  try {
+    loadServeConfig(flags, env);
+  } catch (error) {
+    if (error instanceof ServeConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('serve configuration', () => {
+  it('has safe defaults: loopback, port 8888, 4 MiB bodies, 1000 payloads, 5 s / 30 s timeouts, one worker per CPU', () => {
+    const { config, keyRing } = loadServeConfig({}, ENV);
+    expect(config).toMatchObject({
+      host: '127.0.0.1',
+      port: 8888,
+      corsOrigins: [],
+      bodyLimit: 4 * 1024 * 1024,
+      maxPayloads: 1000,
+      maxDecodedBytes: 128 * 1024 * 1024,
+      headersTimeout: 5000,
+      requestTimeout: 30000,
+      keepAliveTimeout: 5000,
+      connectionsCheckingInterval: 1000,
+      shutdownTimeout: 8000,
+      logLevel: 'info',
+      workers: availableParallelism(),
+      allowUnauthenticated: false,
+      codec: {
+        enableEncryption: true,
+        encryptionKeyID: 'default',
+        enableCompression: true,
+        compressionThreshold: 1024,
+        maxDecompressedBytes: 64 * 1024 * 1024,
+      },
+    });
+    expect(config.tls).toBeUndefined();
+    expect(keyRing?.activeKeyId).toBe('default');
+    expect(DEFAULT_SETTINGS.headersTimeout).toBeLessThan(DEFAULT_SETTINGS.requestTimeout);
+  });
+
+  it('reads every setting from TEMPORAL_CODEC_* variables, and flags win over them', () => {
+    const env = {
+      TEMPORAL_ENCRYPTION_KEY_prod: KEY,
+      TEMPORAL_CODEC_HOST: 'localhost',
+      TEMPORAL_CODEC_PORT: '9000',
+      TEMPORAL_CODEC_CORS_ORIGINS: 'https://a.example.com, http://localhost:8233',
+      TEMPORAL_CODEC_BODY_LIMIT: '1MiB',
+      TEMPORAL_CODEC_MAX_PAYLOADS: '50',
+      TEMPORAL_CODEC_HEADERS_TIMEOUT: '2s',
+      TEMPORAL_CODEC_REQUEST_TIMEOUT: '10s',
+      TEMPORAL_CODEC_LOG_LEVEL: 'warn',
+      TEMPORAL_CODEC_WORKERS: '3',
+      TEMPORAL_CODEC_ENCRYPTION_KEY_ID: 'prod',
+      TEMPORAL_CODEC_ENABLE_COMPRESSION: 'false',
+      TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: '1048576',
+    };
+    const fromEnv = loadServeConfig({}, env).config;
+    expect(fromEnv).toMatchObject({
+      host: 'localhost',
+      port: 9000,
+      corsOrigins: ['https://a.example.com', 'http://localhost:8233'],
+      bodyLimit: 1024 * 1024,
+      maxPayloads: 50,
+      headersTimeout: 2000,
+      requestTimeout: 10000,
+      logLevel: 'warn',
+      workers: 3,
+      maxDecodedBytes: 2 * 1024 * 1024,
+      codec: { encryptionKeyID: 'prod', enableCompression: false, maxDecompressedBytes: 1024 * 1024 },
+    });
+    const fromFlags = loadServeConfig(
+      { port: '0', bodyLimit: '512k', workers: '1', logLevel: 'debug', maxDecompressedBytes: '2MiB', compressionThreshold: '2048' },
+      env,
+    ).config;
+    expect(fromFlags).toMatchObject({ port: 0, bodyLimit: 512 * 1024, workers: 1, logLevel: 'debug' });
+    expect(fromFlags.codec).toMatchObject({ maxDecompressedBytes: 2 * 1024 * 1024, compressionThreshold: 2048 });
+  });
+
+  it('turns compression off with --no-compression, and reads keys from --key-id and the keys directory', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'codec-keys-'));
+    writeFileSync(join(dir, 'filekey'), `${KEY}\n`);
+    const { config, keyRing } = loadServeConfig({ compression: false, keyId: 'filekey', keysDir: dir }, {});
+    expect(config.codec).toMatchObject({ enableCompression: false, encryptionKeyID: 'filekey', keysDir: dir });
+    expect(keyRing?.has('filekey')).toBe(true);
+  });
+
+  it('reports every problem at once, naming flags and variables but never a key value', () => {
+    const problems = problemsOf(
+      { port: '70000', bodyLimit: 'lots', maxPayloads: '0', headersTimeout: '40s', logLevel: 'loud', workers: '0', corsOrigins: '*' },
+      { TEMPORAL_ENCRYPTION_KEY_default: 'short-secret-value', TEMPORAL_CODEC_KEEP_ALIVE_TIMEOUT: 'never' },
+    );
+    expect(problems).toEqual([
+      '--port must be a port number from 0 to 65535',
+      '--cors-origins: "*" is not allowed; list the exact origins of the Web UI (credentials are allowed, so a wildcard would let any web site decode)',
+      '--body-limit must be a size in bytes greater than 0 (e.g. 4194304, 4MiB, 512KiB)',
+      '--max-payloads must be an integer greater than 0',
+      'TEMPORAL_CODEC_KEEP_ALIVE_TIMEOUT must be a duration greater than 0 (e.g. 5s, 500ms; a bare number is milliseconds)',
+      '--log-level must be one of fatal, error, warn, info, debug, trace, silent',
+      '--workers must be an integer from 1 to 256',
+      'the headers timeout (40000 ms) must not exceed the request timeout (30000 ms)',
+      expect.stringMatching(/TEMPORAL_ENCRYPTION_KEY_default/),
+    ]);
+    expect(problems.join('\n')).not.toContain('short-secret-value');
+  });
+
+  it('refuses to listen off loopback without authentication unless told to', () => {
+    for (const host of ['0.0.0.0', '::', '10.0.0.5', 'codec.internal']) {
+      expect(problemsOf({ host })).toEqual([
+        `refusing to listen on ${host} without authentication: an open codec server decrypts for anyone who can ` +
+          'reach it. Listen on 127.0.0.1, or pass --allow-unauthenticated (TEMPORAL_CODEC_ALLOW_UNAUTHENTICATED=true) ' +
+          'if a proxy in front of it authenticates every request',
+      ]);
+      expect(problemsOf({ host, allowUnauthenticated: true })).toEqual([]);
+      expect(problemsOf({}, { ...ENV, TEMPORAL_CODEC_HOST: host, TEMPORAL_CODEC_ALLOW_UNAUTHENTICATED: 'true' })).toEqual([]);
+    }
+    for (const host of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', 'LOCALHOST']) expect(isLoopback(host)).toBe(true);
+  });
+
+  it('accepts only exact origins in --cors-origins', () => {
+    expect(problemsOf({ corsOrigins: 'https://ui.example.com/, ftp://x.example.com,https://ok.example.com:8443' })).toEqual([
+      '--cors-origins: "https://ui.example.com/" is not an origin; write scheme://host[:port] with no path or trailing slash (e.g. https://temporal.example.com)',
+      '--cors-origins: "ftp://x.example.com" is not an origin; write scheme://host[:port] with no path or trailing slash (e.g. https://temporal.example.com)',
+    ]);
+  });
+
+  it('needs --max-decoded-bytes to hold at least one payload of --max-decompressed-bytes', () => {
+    expect(problemsOf({ maxDecompressedBytes: '8MiB', maxDecodedBytes: '4MiB' })).toEqual([
+      '--max-decoded-bytes (4 MiB) must be at least --max-decompressed-bytes (8 MiB), or one allowed payload could never be decoded',
+    ]);
+  });
+
+  it('needs both --tls-cert and --tls-key, readable and matching', () => {
+    expect(problemsOf({ tlsCert: '/nonexistent/cert.pem' })).toEqual(['--tls-cert needs --tls-key as well']);
+    expect(problemsOf({ tlsCert: '/nonexistent/cert.pem', tlsKey: '/nonexistent/key.pem' })).toEqual([
+      '--tls-cert: /nonexistent/cert.pem cannot be read (ENOENT)',
+      '--tls-key: /nonexistent/key.pem cannot be read (ENOENT)',
+    ]);
+  });
+
+  it('reports a broken config file without loading keys that depend on it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'codec-config-'));
+    const file = join(dir, 'config.yaml');
+    writeFileSync(file, 'temporal:\n  security:\n    compressionThreshold: lots\n');
+    expect(problemsOf({ config: file }, {})).toEqual([`${file}: temporal.security.compressionThreshold must be a non-negative integer`]);
+  });
+});
+
+describe('units', () => {
+  it('parses sizes in bytes with binary multiples', () => {
+    expect([parseSize('4194304'), parseSize('4MiB'), parseSize('4mb'), parseSize('512 KiB'), parseSize('1g'), parseSize('1.5k')]).toEqual([
+      4194304, 4194304, 4194304, 524288, 1073741824, 1536,
+    ]);
+    expect([parseSize(''), parseSize('-1'), parseSize('4 tb'), parseSize('lots')]).toEqual([undefined, undefined, undefined, undefined]);
+  });
+
+  it('parses durations, a bare number being milliseconds', () => {
+    expect([parseDuration('5s'), parseDuration('500ms'), parseDuration('1m'), parseDuration('250'), parseDuration('0.5s')]).toEqual([
+      5000, 500, 60000, 250, 500,
+    ]);
+    expect(parseDuration('soon')).toBeUndefined();
+  });
+});
+
+describe('TLS', () => {
+  it('serves https with --tls-cert and --tls-key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'codec-tls-'));
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    } catch {
+      console.warn('openssl is not available: skipping the https round trip');
+      return;
+    }
+    const { config } = loadServeConfig({ tlsCert: cert, tlsKey: key }, ENV);
+    expect(config.tls?.cert.toString()).toContain('BEGIN CERTIFICATE');
+    const { startServer } = await import('./helpers.js');
+    const { request } = await import('node:https');
+    const server = await startServer({ tls: config.tls! });
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: server.port, path: '/livez', rejectUnauthorized: false }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(status).toBe(200);
+      expect(server.codecServer.server.constructor.name).toBe('Server');
+      expect('setSecureContext' in server.codecServer.server).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('reports a certificate and key that do not match', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'codec-tls-'));
+    const make = (name: string) => {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=x', '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`)], { stdio: 'ignore' });
+    };
+    try {
+      make('a');
+      make('b');
+    } catch {
+      return;
+    }
+    const problems = problemsOf({ tlsCert: join(dir, 'a.crt'), tlsKey: join(dir, 'b.key') });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^--tls-cert and --tls-key are not a usable certificate and key \(.*\)$/);
+  });
+});

@@ -1,0 +1,158 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EncryptionCodec, KeyRing } from '../../src/index.js';
+import {
+  jsonPayload,
+  KEY_DEFAULT,
+  KEY_OLD,
+  logLines,
+  logOf,
+  payloadJson,
+  postJson,
+  startServer,
+  testCodecs,
+  type TestServer,
+} from './helpers.js';
+
+const SECRET = 'medical-record-of-jane-doe-9981';
+const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.secret-access-token.sig';
+const ID_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.secret-id-token.sig';
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 10));
+
+describe('logs', () => {
+  let server: TestServer;
+  const plain = payloadJson(jsonPayload({ record: SECRET }));
+  const encrypted = payloadJson(testCodecs().encryption!.encryptPayload(jsonPayload({ record: SECRET })));
+
+  beforeAll(async () => {
+    server = await startServer();
+    const headers = { Authorization: `Bearer ${TOKEN}`, 'Authorization-Extras': ID_TOKEN, 'X-Namespace': 'clinic' };
+    await postJson(server, '/decode', { payloads: [encrypted, plain] }, { ...headers, 'X-Request-Id': 'decode-1' });
+    await postJson(server, '/encode', { payloads: [plain] }, { ...headers, 'X-Request-Id': 'encode-1' });
+    await postJson(server, '/decode', `{"payloads":[{"data":"${SECRET}!"}]}`, { ...headers, 'X-Request-Id': 'bad-1' });
+    await postJson(server, '/decode', `{"payloads":[${JSON.stringify(plain)}`, { ...headers, 'X-Request-Id': 'bad-2' });
+    const tampered = { ...encrypted, data: `AAAA${encrypted.data!.slice(4)}` };
+    await postJson(server, '/decode', { payloads: [tampered] }, { ...headers, 'X-Request-Id': 'bad-3' });
+    await tick();
+  });
+  afterAll(() => server.close());
+
+  it('never hold payload bytes, plaintext or key material', () => {
+    const all = server.logs.join('');
+    expect(all.length).toBeGreaterThan(0);
+    for (const forbidden of [
+      SECRET,
+      plain.data!,
+      encrypted.data!,
+      encrypted.data!.slice(8, 40),
+      KEY_DEFAULT.toString('base64'),
+      KEY_DEFAULT.toString('hex'),
+      KEY_OLD.toString('base64'),
+    ]) {
+      expect(all).not.toContain(forbidden);
+    }
+  });
+
+  it('redact Authorization and Authorization-Extras', () => {
+    const all = server.logs.join('');
+    expect(all).not.toContain(TOKEN);
+    expect(all).not.toContain(ID_TOKEN);
+    const line = logOf(server, 'decode-1')!;
+    expect(line.req.headers.authorization).toBe('[Redacted]');
+    expect(line.req.headers['authorization-extras']).toBe('[Redacted]');
+  });
+
+  it('write one line per request with its id, namespace, operation, counts, sizes, key ids and duration', () => {
+    const line = logOf(server, 'decode-1')!;
+    expect(line).toMatchObject({
+      level: 'info',
+      msg: 'request completed',
+      requestId: 'decode-1',
+      route: 'decode',
+      namespace: 'clinic',
+      operation: 'decode',
+      payloads: 2,
+      keyIds: ['default', 'none'],
+      res: { statusCode: 200 },
+    });
+    expect(line.bytesIn).toBeGreaterThan(100);
+    expect(line.bytesOut).toBeGreaterThan(50);
+    expect(typeof line.durationMs).toBe('number');
+    expect(logLines(server).filter((l) => l.requestId === 'decode-1')).toHaveLength(1);
+    expect(logOf(server, 'encode-1')).toMatchObject({ operation: 'encode', payloads: 1, keyIds: ['default'] });
+  });
+
+  it('record the error code and message of a refused request, at info level', () => {
+    expect(logOf(server, 'bad-1')).toMatchObject({
+      level: 'info',
+      res: { statusCode: 400 },
+      error: { code: 'invalid_payloads', message: 'payloads[0].data: not valid base64' },
+    });
+    expect(logOf(server, 'bad-2')!.error.code).toBe('invalid_json');
+    expect(logOf(server, 'bad-3')!.error.code).toBe('decryption_failed');
+  });
+});
+
+describe('metrics', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer();
+  });
+  afterAll(() => server.close());
+
+  it('count requests by route and status, payloads by namespace and key id, encryptions and decode failures', async () => {
+    const plain = payloadJson(jsonPayload({ n: 1 }));
+    const oldCodec = new EncryptionCodec({ keyRing: KeyRing.fromKeys({ old: KEY_OLD }, 'old') });
+    const fallbackOnly = new EncryptionCodec({ keyRing: KeyRing.fromKeys({ 'some-id': KEY_DEFAULT }, 'some-id') });
+    await postJson(server, '/encode', { payloads: [plain, plain, plain] }, { 'X-Namespace': 'billing' });
+    await postJson(server, '/orders/decode', {
+      payloads: [
+        payloadJson(testCodecs().encryption!.encryptPayload(jsonPayload(1))),
+        payloadJson(oldCodec.encryptPayload(jsonPayload(2))),
+        plain,
+      ],
+    });
+    // An id the ring has no key of its own for does not become a label (here it fails: no fallback key).
+    await postJson(server, '/decode', { payloads: [payloadJson(fallbackOnly.encryptPayload(jsonPayload(3)))] });
+    await postJson(server, '/decode', '{');
+    await server.call({ method: 'GET', path: '/livez' });
+    await server.call({ method: 'GET', path: '/no/such/thing' });
+    await tick();
+
+    const response = await server.call({ method: 'GET', path: '/metrics' });
+    expect(response.status).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = response.text;
+    expect(text).toContain('temporal_codec_http_requests_total{route="encode",status="200"} 1');
+    expect(text).toContain('temporal_codec_http_requests_total{route="decode",status="200"} 1');
+    expect(text).toContain('temporal_codec_http_requests_total{route="decode",status="422"} 1');
+    expect(text).toContain('temporal_codec_http_requests_total{route="decode",status="400"} 1');
+    expect(text).toContain('temporal_codec_http_requests_total{route="livez",status="200"} 1');
+    expect(text).toContain('temporal_codec_http_requests_total{route="unknown",status="404"} 1');
+    expect(text).toContain('temporal_codec_http_request_duration_seconds_count{route="decode"} 3');
+    expect(text).toContain('temporal_codec_payloads_total{operation="encode",namespace="billing",key_id="default"} 3');
+    expect(text).toContain('temporal_codec_payloads_total{operation="decode",namespace="orders",key_id="default"} 1');
+    expect(text).toContain('temporal_codec_payloads_total{operation="decode",namespace="orders",key_id="old"} 1');
+    expect(text).toContain('temporal_codec_payloads_total{operation="decode",namespace="orders",key_id="none"} 1');
+    expect(text).toContain('temporal_codec_encryptions_total{key_id="default"} 3');
+    expect(text).toContain('temporal_codec_decode_failures_total{reason="decryption_failed"} 1');
+    expect(text).not.toContain('some-id');
+    expect(text).toMatch(/2\^32/);
+    expect(text).toContain('process_cpu_user_seconds_total');
+  });
+
+  it('label a key id served by the fallback key as *', async () => {
+    const fallbackRing = KeyRing.fromKeys({ default: KEY_DEFAULT }, 'default', KEY_OLD);
+    const fallbackServer = await startServer({}, { codecs: testCodecs({}, fallbackRing) });
+    try {
+      const other = new EncryptionCodec({ keyRing: KeyRing.fromKeys({ 'tenant-42': KEY_OLD }, 'tenant-42') });
+      const response = await postJson(fallbackServer, '/decode', { payloads: [payloadJson(other.encryptPayload(jsonPayload(1)))] });
+      expect(response.status).toBe(200);
+      const text = (await fallbackServer.call({ method: 'GET', path: '/metrics' })).text;
+      expect(text).toContain('temporal_codec_payloads_total{operation="decode",namespace="",key_id="*"} 1');
+      expect(text).not.toContain('tenant-42');
+    } finally {
+      await fallbackServer.close();
+    }
+  });
+});

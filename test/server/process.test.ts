@@ -1,0 +1,158 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { call, jsonPayload, payloadJson } from './helpers.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const KEY = `base64:${randomBytes(32).toString('base64')}`;
+
+interface Spawned {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+}
+
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+/** `temporal-codec serve ...` from source, with only the variables given (plus PATH). */
+function serve(args: string[], env: Record<string, string> = {}): Spawned {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'serve', ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', TEMPORAL_ENCRYPTION_KEY_default: KEY, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk) => (stdout += chunk));
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
+  );
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+/** Waits for the "codec server listening" line and returns its port. */
+async function listening(server: Spawned): Promise<number> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    for (const line of server.stdout().split('\n')) {
+      if (!line.startsWith('{')) continue;
+      const entry = JSON.parse(line);
+      if (entry.msg === 'codec server listening') return Number(new URL(entry.url).port);
+    }
+    if (server.child.exitCode !== null) throw new Error(`server exited: ${server.stderr()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('server did not start');
+}
+
+const encodeBody = JSON.stringify({ payloads: [payloadJson(jsonPayload({ hello: 'world' }))] });
+
+describe('temporal-codec serve (spawned)', () => {
+  it('serves, then on SIGTERM finishes an in-flight request and exits 0 within 10 s', async () => {
+    const server = serve(['--port', '0', '--workers', '1']);
+    const port = await listening(server);
+    const encoded = await call(port, { path: '/encode', headers: { 'Content-Type': 'application/json' }, body: encodeBody });
+    expect(encoded.status).toBe(200);
+
+    // A request in flight when the signal comes: headers and half the body sent.
+    const socket = connect(port, '127.0.0.1');
+    let answer = '';
+    socket.on('data', (chunk) => (answer += chunk));
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(`POST /decode HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${encoded.text.length}\r\n\r\n`);
+    socket.write(encoded.text.slice(0, 20));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+
+    const signalled = Date.now();
+    server.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    socket.end(encoded.text.slice(20));
+    const { code, at } = await server.exited;
+    expect(code).toBe(0);
+    expect(at - signalled).toBeLessThan(10_000);
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(answer).toContain(encodeBody.slice(0, 30));
+    expect(server.stdout()).toContain('"msg":"codec server stopped"');
+  }, 90_000);
+
+  it('with --workers 2 forks a cluster, sums the workers\' metrics and stops all on SIGTERM within 10 s', async () => {
+    const server = serve(['--port', '0', '--workers', '2']);
+    const port = await listening(server);
+    // New connections are spread over the workers.
+    for (let i = 0; i < 6; i++) {
+      const response = await call(port, { path: '/encode', headers: { 'Content-Type': 'application/json' }, body: encodeBody });
+      expect(response.status).toBe(200);
+    }
+    const pids = new Set(server.stdout().split('\n').filter((l) => l.includes('"msg":"worker listening"')).map((l) => JSON.parse(l).pid));
+    expect(pids.size).toBe(2);
+    const served = server.stdout().split('\n').filter((l) => l.includes('"route":"encode"')).map((l) => JSON.parse(l).pid);
+    expect(new Set(served)).toEqual(pids);
+    const metrics = await call(port, { method: 'GET', path: '/metrics' });
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toContain('temporal_codec_http_requests_total{route="encode",status="200"} 6');
+    expect(metrics.text).toContain('temporal_codec_encryptions_total{key_id="default"} 6');
+
+    const signalled = Date.now();
+    server.child.kill('SIGTERM');
+    const { code, at } = await server.exited;
+    expect(code).toBe(0);
+    expect(at - signalled).toBeLessThan(10_000);
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
+  }, 90_000);
+
+  it('stops on SIGINT too', async () => {
+    const server = serve(['--port', '0', '--workers', '1']);
+    await listening(server);
+    const signalled = Date.now();
+    server.child.kill('SIGINT');
+    const { code, at } = await server.exited;
+    expect(code).toBe(0);
+    expect(at - signalled).toBeLessThan(10_000);
+  }, 60_000);
+
+  it('reports every configuration problem and exits 1 without listening', async () => {
+    const server = serve(['--port', 'x', '--host', '0.0.0.0', '--cors-origins', '*'], { TEMPORAL_ENCRYPTION_KEY_default: 'too-short' });
+    const { code } = await server.exited;
+    expect(code).toBe(1);
+    const stderr = server.stderr();
+    expect(stderr).toMatch(/^temporal-codec: invalid configuration:\n/);
+    expect(stderr).toContain('  - --port must be a port number from 0 to 65535');
+    expect(stderr).toContain('  - --cors-origins: "*" is not allowed');
+    expect(stderr).toContain('  - refusing to listen on 0.0.0.0 without authentication');
+    expect(stderr).toContain('TEMPORAL_ENCRYPTION_KEY_default');
+    expect(stderr).not.toContain('too-short');
+    expect(server.stdout()).toBe('');
+  }, 60_000);
+
+  it('exits 2 on a usage error', async () => {
+    const server = serve(['--no-such-flag']);
+    expect((await server.exited).code).toBe(2);
+    expect(server.stderr()).toContain("unknown option '--no-such-flag'");
+  }, 60_000);
+
+  it.each(['1', '2'])('exits 1 with a clear message when the port is taken (--workers %s)', async (workers) => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as AddressInfo;
+    try {
+      const server = serve(['--port', String(port), '--workers', workers]);
+      expect((await server.exited).code).toBe(1);
+      expect(server.stdout()).toContain(`"msg":"cannot listen on 127.0.0.1:${port}:`);
+      expect(server.stderr()).toContain(
+        workers === '1'
+          ? `temporal-codec: cannot listen on 127.0.0.1:${port}: listen EADDRINUSE`
+          : 'temporal-codec: a worker exited with code 1 before listening; see the log',
+      );
+    } finally {
+      blocker.close();
+    }
+  }, 60_000);
+});
