@@ -1,0 +1,82 @@
+/**
+ * Test side of the integration harness: which tools a block needs (skip locally, fail in CI), throwaway keys, and the
+ * process helpers of scripts/lib/services.ts (shared with `npm run demo`) with logs under artifacts/integration.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { describe } from 'vitest';
+import { findChromium, findTemporalCli, PROJECT_ROOT, ProcessGroup } from '../../scripts/lib/services.js';
+
+export * from '../../scripts/lib/services.js';
+
+export const ARTIFACTS_DIR = join(PROJECT_ROOT, 'artifacts', 'integration');
+export const IS_CI = /^(1|true|yes)$/i.test(process.env.CI ?? '');
+
+/**
+ * Generous bounds for a loaded 2-core CI machine: a test drives real processes and a browser (each step has its own
+ * tighter wait); a file's beforeAll starts a dev server, a worker that bundles its workflows and runs workflows.
+ */
+export const TEST_TIMEOUT_MS = 120_000;
+export const SETUP_TIMEOUT_MS = 240_000;
+
+export interface Tools {
+  /** Path of the Temporal CLI. */
+  temporal: string;
+  /** Path of Chromium. */
+  chromium: string;
+}
+
+const TOOL_HINTS: Record<keyof Tools, string> = {
+  temporal: 'the Temporal CLI (run scripts/ensure-temporal.sh)',
+  chromium: 'Chromium at /usr/bin/chromium or $CHROMIUM_PATH (run scripts/ensure-chromium.sh)',
+};
+
+/**
+ * A `describe` that needs real tools. Locally a missing tool skips the block with a message; under CI=true the
+ * block fails with the same message, so CI never goes green by skipping.
+ */
+export function describeWithTools(name: string, needs: readonly (keyof Tools)[], body: (tools: Tools) => void): void {
+  const found: Partial<Tools> = {
+    temporal: needs.includes('temporal') ? findTemporalCli() : '',
+    chromium: needs.includes('chromium') ? findChromium() : '',
+  };
+  const missing = needs.filter((tool) => !found[tool]);
+  if (missing.length === 0) {
+    describe(name, { timeout: TEST_TIMEOUT_MS }, () => body(found as Tools));
+    return;
+  }
+  const message = `missing ${missing.map((tool) => TOOL_HINTS[tool]).join(' and ')}`;
+  if (!IS_CI) {
+    process.stderr.write(`[integration] skipping "${name}": ${message}\n`);
+    describe.skip(`${name} (skipped: ${message})`, () => body(found as Tools));
+    return;
+  }
+  describe(name, () => {
+    throw new Error(`CI=true and ${message}: the integration suite must not be skipped in CI`);
+  });
+}
+
+/** A process group whose logs go to artifacts/integration/logs/<file>/. */
+export function testProcessGroup(file: string): ProcessGroup {
+  return new ProcessGroup({ logDir: join(ARTIFACTS_DIR, 'logs', file) });
+}
+
+export interface TestKeys {
+  keyId: string;
+  key: Buffer;
+  /** `TEMPORAL_ENCRYPTION_KEY_<id>` and the active key id, for child processes and `createDataConverter({ env })`. */
+  env: Record<string, string>;
+}
+
+/** A fresh random key under a fresh key id, so every test file proves its own payloads. */
+export function makeTestKeys(keyId = `it-${randomBytes(3).toString('hex')}`): TestKeys {
+  const key = randomBytes(32);
+  return {
+    keyId,
+    key,
+    env: {
+      [`TEMPORAL_ENCRYPTION_KEY_${keyId}`]: `base64:${key.toString('base64')}`,
+      TEMPORAL_CODEC_ENCRYPTION_KEY_ID: keyId,
+    },
+  };
+}
