@@ -4,6 +4,7 @@ import { registerCodecCommands } from './codec-commands.js';
 import { CliExit, type CliIo, processIo } from './io.js';
 import { registerKeyCommands } from './key-commands.js';
 import { registerRewrap } from './rewrap-command.js';
+import { registerScan } from './scan-command.js';
 import { registerServe } from './serve.js';
 
 export const EXIT_OK = 0;
@@ -20,6 +21,7 @@ export function buildProgram(io: CliIo): Command {
   registerCodecCommands(program, io);
   registerKeyCommands(program, io);
   registerRewrap(program, io);
+  registerScan(program, io);
   registerServe(program, io);
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });

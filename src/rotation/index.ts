@@ -1,6 +1,6 @@
 /**
- * Key rotation tools: find every payload in a history or payload document, count them by key id, and re-encrypt
- * the ones under old keys with the active key. Ready for `export * from './rotation/index.js'` in `src/index.ts`;
+ * Key rotation tools: find every payload in a history or payload document, count them by key id, re-encrypt the
+ * ones under old keys with the active key, and scan a namespace's retained histories for the key ids they need. Ready for `export * from './rotation/index.js'` in `src/index.ts`;
  * the file helpers the CLI uses (`atomic-file.ts`) and the located parser stay internal.
  */
 export { RewrapKeyMissingError } from './errors.js';
@@ -14,8 +14,25 @@ export {
 export {
   countKeyIds,
   isPayloadJson,
+  isPayloadProto,
   walkPayloads,
+  walkProtoPayloads,
   type PayloadCounts,
   type PayloadJsonNode,
+  type PayloadProtoNode,
   type PayloadVisitor,
 } from './walk-payloads.js';
+export {
+  DEFAULT_SCAN_CONCURRENCY,
+  scanWorkflowHistories,
+  type ScanClient,
+  type ScanOptions,
+  type ScanProgress,
+} from './scan.js';
+export type {
+  KeyScanReport,
+  KeyVerdict,
+  OpenWorkflowOnInactiveKey,
+  ScanFailure,
+  ScanReport,
+} from './scan-report.js';

@@ -1,3 +1,4 @@
+import { createScanner, type Node, type ParseError, parseTree, printParseErrorCode, type SyntaxKind } from 'jsonc-parser';
 import { PayloadJsonError } from '../errors.js';
 
 /** Where a value sits in the text: `text.slice(start, end)` is its JSON. */
@@ -16,179 +17,198 @@ export interface LocatedJson {
 }
 
 /**
- * Deep enough for any Temporal history (failure causes nest a few levels), shallow enough that recursion stays far
- * from the call stack's limit, so a hostile file fails with a message instead of a RangeError.
+ * Deep enough for any Temporal history (failure causes nest a few levels), shallow enough that jsonc-parser's
+ * recursive descent stays far from the call stack's limit, so a hostile file fails with a message, not a RangeError.
  */
 const MAX_DEPTH = 1000;
-const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 
 /**
- * Parses JSON (or JSON Lines: several values, each starting on a new line) to the same values `JSON.parse` gives,
- * recording the span of every object `locate` accepts. With the spans, a caller can rewrite those objects and copy
- * every other byte of the text unchanged: numbers past 2^53, escapes and whitespace survive a rewrite.
+ * Strict JSON (RFC 8259): jsonc-parser's defaults accept comments. With these options it accepts what JSON.parse
+ * accepts and nothing more (test/rotation/located-json.test.ts checks the two against each other).
+ */
+const STRICT = { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false } as const;
+
+/**
+ * jsonc-parser's `SyntaxKind` is a `const enum`, which `verbatimModuleSyntax` cannot import: its values, from
+ * jsonc-parser 3's main.d.ts (stable since 2.0).
+ */
+const TOKEN = {
+  openBrace: 1 as SyntaxKind,
+  closeBrace: 2 as SyntaxKind,
+  openBracket: 3 as SyntaxKind,
+  closeBracket: 4 as SyntaxKind,
+  eof: 17 as SyntaxKind,
+} as const;
+
+/**
+ * Parses JSON, or JSON Lines (one value per line), with Microsoft's jsonc-parser (the parser behind VS Code's JSON
+ * support), to the same values `JSON.parse` gives, recording the span of every object `locate` accepts. With the
+ * spans, a caller can rewrite those objects and copy every other byte of the text unchanged: numbers past 2^53,
+ * escapes and whitespace survive a rewrite.
  *
  * Errors name the line and column, never the content.
  */
 export function parseLocatedJson(text: string, locate: (value: Record<string, unknown>) => boolean): LocatedJson {
-  const parser = new Parser(text, locate);
-  const values = parser.document();
-  return values.length === 1
-    ? { value: values[0], spans: parser.spans, jsonLines: false }
-    : { value: values, spans: parser.spans, jsonLines: true };
+  // A UTF-8 byte order mark is not part of the JSON; a space in its place keeps every offset.
+  const source = text.charCodeAt(0) === 0xfeff ? ` ${text.slice(1)}` : text;
+  if (source.trim() === '') throw fail(text, 0, 'the file is empty');
+  const spans = new WeakMap<object, Span>();
+  const whole = parseOne(text, source, 0);
+  if (whole.error === undefined) return { value: build(whole.root, 0, locate, spans), spans, jsonLines: false };
+
+  // A second value after a line break: JSON Lines, read line by line.
+  const { error, root } = whole;
+  const endOfFirst = root ? root.offset + root.length : 0;
+  if (printParseErrorCode(error.error) !== 'EndOfFileExpected' || !source.slice(endOfFirst, error.offset).includes('\n')) {
+    throw describe(text, source, 0, error, root);
+  }
+  const values: unknown[] = [];
+  for (let start = 0; start < source.length; ) {
+    const newline = source.indexOf('\n', start);
+    const end = newline === -1 ? source.length : newline;
+    const line = source.slice(start, end);
+    if (line.trim() !== '') {
+      const parsed = parseOne(text, line, start);
+      if (parsed.error !== undefined) throw describe(text, line, start, parsed.error, parsed.root);
+      values.push(build(parsed.root, start, locate, spans));
+    }
+    start = end + 1;
+  }
+  return { value: values, spans, jsonLines: true };
 }
 
-class Parser {
-  readonly spans = new WeakMap<object, Span>();
-  #pos: number;
+type Parsed = { root: Node; error: undefined } | { root: Node | undefined; error: ParseError };
 
-  constructor(
-    readonly text: string,
-    readonly locate: (value: Record<string, unknown>) => boolean,
-  ) {
-    this.#pos = text.charCodeAt(0) === 0xfeff ? 1 : 0; // a UTF-8 byte order mark is not part of the JSON
-  }
+/** Parses `json`, which starts at `base` in `original`; the tree, and the first error if any. */
+function parseOne(original: string, json: string, base: number): Parsed {
+  checkDepth(original, json, base);
+  const errors: ParseError[] = [];
+  const root = parseTree(json, errors, STRICT);
+  if (errors.length > 0) return { root, error: errors[0]! };
+  if (!root) throw new Error('internal error: jsonc-parser returned no tree and no error');
+  return { root, error: undefined };
+}
 
-  document(): unknown[] {
-    const values: unknown[] = [];
-    this.#whitespace();
-    if (this.#pos >= this.text.length) throw this.#fail('the file is empty');
-    for (;;) {
-      values.push(this.#value(0));
-      const before = this.#pos;
-      this.#whitespace();
-      if (this.#pos >= this.text.length) return values;
-      if (!this.text.slice(before, this.#pos).includes('\n')) throw this.#fail('unexpected data after the JSON value');
+/** jsonc-parser recurses once per level: refuse hostile nesting first, with its scanner, which does not recurse. */
+function checkDepth(original: string, json: string, base: number): void {
+  const scanner = createScanner(json, true);
+  let depth = 0;
+  for (let token = scanner.scan(); token !== TOKEN.eof; token = scanner.scan()) {
+    if (token === TOKEN.openBrace || token === TOKEN.openBracket) {
+      if (++depth > MAX_DEPTH) {
+        throw fail(original, base + scanner.getTokenOffset(), `nested more than ${MAX_DEPTH} levels deep`);
+      }
+    } else if (token === TOKEN.closeBrace || token === TOKEN.closeBracket) {
+      depth--;
     }
   }
+}
 
-  #value(depth: number): unknown {
-    if (depth > MAX_DEPTH) throw this.#fail(`nested more than ${MAX_DEPTH} levels deep`);
-    const c = this.text.charCodeAt(this.#pos);
-    if (c === 0x7b) return this.#object(depth);
-    if (c === 0x5b) return this.#array(depth);
-    if (c === 0x22) return this.#string();
-    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.#number();
-    if (this.text.startsWith('true', this.#pos)) return this.#literal(4, true);
-    if (this.text.startsWith('false', this.#pos)) return this.#literal(5, false);
-    if (this.text.startsWith('null', this.#pos)) return this.#literal(4, null);
-    throw this.#fail(this.#pos >= this.text.length ? 'unexpected end of the text' : 'unexpected character');
-  }
-
-  #object(depth: number): Record<string, unknown> {
-    const start = this.#pos++;
-    const object: Record<string, unknown> = {};
-    this.#whitespace();
-    if (this.text.charCodeAt(this.#pos) === 0x7d) {
-      this.#pos++;
-    } else {
-      for (;;) {
-        this.#whitespace();
-        if (this.text.charCodeAt(this.#pos) !== 0x22) throw this.#fail('expected a property name');
-        const key = this.#string();
-        this.#whitespace();
-        this.#expect(0x3a, "expected ':'");
-        this.#whitespace();
-        const value = this.#value(depth + 1);
+/** The value of a node of an error-free tree, as `JSON.parse` builds it; located objects' spans go in `spans`. */
+function build(
+  node: Node,
+  base: number,
+  locate: (value: Record<string, unknown>) => boolean,
+  spans: WeakMap<object, Span>,
+): unknown {
+  switch (node.type) {
+    case 'object': {
+      const object: Record<string, unknown> = {};
+      for (const property of node.children ?? []) {
+        const [name, child] = property.children ?? [];
+        if (!name || !child) throw new Error('internal error: a property without a name or a value');
+        const key = name.value as string;
+        const value = build(child, base, locate, spans);
         // As JSON.parse does: "__proto__" is an ordinary own property, and a repeated name keeps the last value.
         if (key === '__proto__') {
           Object.defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true });
         } else {
           object[key] = value;
         }
-        this.#whitespace();
-        if (this.text.charCodeAt(this.#pos) === 0x2c) {
-          this.#pos++;
-          continue;
-        }
-        this.#expect(0x7d, "expected ',' or '}'");
-        break;
       }
+      if (locate(object)) spans.set(object, { start: base + node.offset, end: base + node.offset + node.length });
+      return object;
     }
-    if (this.locate(object)) this.spans.set(object, { start, end: this.#pos });
-    return object;
+    case 'array':
+      return (node.children ?? []).map((child) => build(child, base, locate, spans));
+    case 'string':
+    case 'number':
+    case 'boolean':
+    case 'null':
+      return node.value as unknown;
+    default:
+      throw new Error(`internal error: unexpected ${node.type} node`);
   }
+}
 
-  #array(depth: number): unknown[] {
-    this.#pos++;
-    const array: unknown[] = [];
-    this.#whitespace();
-    if (this.text.charCodeAt(this.#pos) === 0x5d) {
-      this.#pos++;
-      return array;
+/**
+ * A parse error of `json` (which starts at `base` in `original`) as a message: what is wrong, in words, and where;
+ * never the text itself.
+ */
+function describe(original: string, json: string, base: number, error: ParseError, root: Node | undefined): PayloadJsonError {
+  const { offset, length } = error;
+  const at = (problem: string, where = offset): PayloadJsonError => fail(original, base + where, problem);
+  switch (printParseErrorCode(error.error)) {
+    case 'InvalidSymbol':
+      return at('unexpected character');
+    case 'InvalidNumberFormat':
+    case 'UnexpectedEndOfNumber':
+      return at('invalid number');
+    case 'PropertyNameExpected':
+      return at('expected a property name');
+    case 'ValueExpected':
+      if (offset < json.trimEnd().length) return at('expected a value');
+      return at(base === 0 && json.length === original.length ? 'unexpected end of the text' : 'unexpected end of the line');
+    case 'ColonExpected':
+      return at("expected ':'");
+    case 'CommaExpected':
+      return at(`expected ',' or '${closerAt(root, offset)}'`);
+    case 'CloseBraceExpected':
+      return at("expected ',' or '}'");
+    case 'CloseBracketExpected':
+      return at("expected ',' or ']'");
+    case 'EndOfFileExpected':
+      return at('unexpected data after the JSON value');
+    case 'InvalidCommentToken':
+    case 'UnexpectedEndOfComment':
+      return at('comments are not allowed');
+    case 'UnexpectedEndOfString':
+    case 'InvalidCharacter': {
+      // The error spans the string token: point at its control character (a raw line break ends the token), if any.
+      const control = firstControlCharacter(json, offset + 1, offset + length + 1);
+      return control === -1 ? at('unterminated string') : at('control character in a string', control);
     }
-    for (;;) {
-      this.#whitespace();
-      array.push(this.#value(depth + 1));
-      this.#whitespace();
-      if (this.text.charCodeAt(this.#pos) === 0x2c) {
-        this.#pos++;
-        continue;
-      }
-      this.#expect(0x5d, "expected ',' or ']'");
-      return array;
-    }
+    case 'InvalidUnicode':
+    case 'InvalidEscapeCharacter':
+      return at('invalid escape in a string');
+    default:
+      return at('not a JSON value');
   }
+}
 
-  #string(): string {
-    const start = this.#pos;
-    let index = start + 1;
-    let escaped = false;
-    for (;;) {
-      if (index >= this.text.length) throw this.#fail('unterminated string', start);
-      const c = this.text.charCodeAt(index);
-      if (c === 0x22) break;
-      if (c === 0x5c) {
-        escaped = true;
-        index += 2;
-        continue;
-      }
-      if (c < 0x20) throw this.#fail('control character in a string', index);
-      index++;
-    }
-    this.#pos = index + 1;
-    if (!escaped) return this.text.slice(start + 1, index);
-    try {
-      return JSON.parse(this.text.slice(start, index + 1)) as string; // the engine decodes (and checks) escapes
-    } catch {
-      throw this.#fail('invalid escape in a string', start);
-    }
+/** The closing bracket of the innermost object or array around `offset` in a partial tree. */
+function closerAt(root: Node | undefined, offset: number): '}' | ']' {
+  let container: Node | undefined;
+  for (let node = root; node; ) {
+    if (node.type === 'object' || node.type === 'array') container = node;
+    node = node.children?.find((child) => child.offset < offset && offset <= child.offset + child.length);
   }
+  return container?.type === 'object' ? '}' : ']';
+}
 
-  #number(): number {
-    NUMBER.lastIndex = this.#pos;
-    const match = NUMBER.exec(this.text);
-    if (!match) throw this.#fail('invalid number');
-    this.#pos += match[0].length;
-    return Number(match[0]);
-  }
+function firstControlCharacter(text: string, from: number, to: number): number {
+  for (let index = from; index < Math.min(to, text.length); index++) if (text.charCodeAt(index) < 0x20) return index;
+  return -1;
+}
 
-  #literal<T>(length: number, value: T): T {
-    this.#pos += length;
-    return value;
+function fail(text: string, at: number, problem: string): PayloadJsonError {
+  let line = 1;
+  let lineStart = 0;
+  for (let index = text.indexOf('\n'); index !== -1 && index < at; index = text.indexOf('\n', index + 1)) {
+    line++;
+    lineStart = index + 1;
   }
-
-  #expect(code: number, problem: string): void {
-    if (this.text.charCodeAt(this.#pos) !== code) throw this.#fail(problem);
-    this.#pos++;
-  }
-
-  #whitespace(): void {
-    for (;;) {
-      const c = this.text.charCodeAt(this.#pos);
-      if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return;
-      this.#pos++;
-    }
-  }
-
-  #fail(problem: string, at = this.#pos): PayloadJsonError {
-    let line = 1;
-    let lineStart = 0;
-    for (let index = this.text.indexOf('\n'); index !== -1 && index < at; index = this.text.indexOf('\n', index + 1)) {
-      line++;
-      lineStart = index + 1;
-    }
-    return new PayloadJsonError('', `not valid JSON: ${problem} at line ${line}, column ${at - lineStart + 1}`);
-  }
+  return new PayloadJsonError('', `not valid JSON: ${problem} at line ${line}, column ${at - lineStart + 1}`);
 }
 
 /** One replacement of a span of text. */
@@ -197,7 +217,10 @@ export interface TextEdit {
   text: string;
 }
 
-/** The text with each span replaced; spans must not overlap. */
+/**
+ * The text with each span replaced; spans must not overlap. (jsonc-parser's own `applyEdits` builds a new string per
+ * edit, which is quadratic for a large history with many payloads to rewrap; this joins the pieces once.)
+ */
 export function applyEdits(text: string, edits: readonly TextEdit[]): string {
   const sorted = [...edits].sort((a, b) => a.span.start - b.span.start);
   const parts: string[] = [];

@@ -30,7 +30,7 @@ const encodingOf = (payload: { metadata: Record<string, string> }) =>
   Buffer.from(payload.metadata.encoding!, 'base64').toString();
 
 describe('temporal-codec CLI', () => {
-  it.each(['encode', 'decode', 'keygen', 'keys', 'serve', 'rewrap'])('prints help for %s and exits 0', async (command) => {
+  it.each(['encode', 'decode', 'keygen', 'keys', 'serve', 'rewrap', 'scan'])('prints help for %s and exits 0', async (command) => {
     const h = harness();
     expect(await main([command, '--help'], h.io)).toBe(0);
     expect(h.stdout()).toContain(`Usage: temporal-codec ${command}`);

@@ -1,0 +1,219 @@
+import cliProgress from 'cli-progress';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { describeKeyId } from '../errors.js';
+import { loadKeyRing } from '../keys/load-key-ring.js';
+import type { KeyScanReport, ScanReport } from '../rotation/scan-report.js';
+import { DEFAULT_SCAN_CONCURRENCY, type ScanClient, type ScanProgress, scanWorkflowHistories } from '../rotation/scan.js';
+import { addCodecFlags, type CodecFlags, codecOptionsFrom } from './codec-options-flags.js';
+import { CliExit, type CliIo } from './io.js';
+import { addConnectionFlags, type ConnectionFlags, connectTemporal } from './temporal-connection.js';
+
+const HELP = `
+Lists the workflow executions (--query, in visibility syntax; default all, open and closed) and reads each one's
+raw history, as the server stores it, with no codec. Every payload in it is counted by its encryption-key-id, and
+each key id gets a verdict:
+  active        new payloads are encrypted with it
+  referenced    retained histories still hold payloads under it: keep it (N open, M closed workflows)
+  unreferenced  configured, not active, and no payload is under it: safe to retire
+  missing       payloads are under it but no configured key opens them: they are unreadable now
+The first payload under each configured key id is decrypted, to check that the key is the right one. Open
+workflows that still carry a non-active key are listed: they need it until they close and their history is deleted.
+
+Rotation: add the new key everywhere as decrypt-only, make it active, run scan until the old key is unreferenced,
+then remove it. A run covers only the executions the server lists (not archived histories) and, with --query,
+only those the query matches.
+
+Keys come from TEMPORAL_ENCRYPTION_KEY_<id> / TEMPORAL_ENCRYPTION_KEY and --keys-dir, as for the other commands;
+--config is the codec's YAML/JSON config, --config-file the Temporal CLI's TOML profile file. Needs the optional
+peer dependencies @temporalio/client and @temporalio/envconfig.
+
+Ctrl-C stops the scan and prints what it has, marked partial. Exit status: 0 done, 1 error or histories that
+could not be read, 2 usage, 130 interrupted.`;
+
+interface ScanFlags extends CodecFlags, ConnectionFlags {
+  query?: string;
+  concurrency: number;
+  output: 'table' | 'json';
+}
+
+/** What `scan` takes from the outside world besides `CliIo`; tests pass their own. */
+export interface ScanCommandDeps {
+  /** Connects to Temporal (default: {@link connectTemporal}). */
+  connect?: (flags: ConnectionFlags, io: CliIo) => Promise<{ client: ScanClient; namespace: string; close(): Promise<void> }>;
+  /** Where the progress bar goes, if it is a TTY (default: `process.stderr`); `null` for none. */
+  progressStream?: NodeJS.WriteStream | null;
+  /** Stops the scan as Ctrl-C does. */
+  interrupt?: AbortSignal;
+}
+
+/** `scan`: which key ids the retained histories of a namespace still need. */
+export function registerScan(program: Command, io: CliIo, deps: ScanCommandDeps = {}): void {
+  const command = program
+    .command('scan')
+    .description("report which encryption key ids the namespace's retained workflow histories still need")
+    .option('--query <query>', "visibility query selecting the executions (e.g. \"WorkflowType = 'order'\"); default all")
+    .addOption(
+      new Option('--concurrency <n>', 'histories read at once')
+        .argParser(parsePositiveInteger)
+        .default(DEFAULT_SCAN_CONCURRENCY),
+    )
+    .addOption(new Option('-o, --output <format>', 'table or json').choices(['table', 'json']).default('table'))
+    .option('--key-id <id>', 'the active key id (default: "default")');
+  addConnectionFlags(command);
+  addCodecFlags(command, { encoding: false });
+  command.addHelpText('after', HELP).action(async (flags: ScanFlags) => {
+    const options = codecOptionsFrom(flags, io);
+    const warnings: string[] = [];
+    const keyRing = loadKeyRing({
+      env: io.env,
+      keysDir: options.keysDir,
+      encryptionKeyID: options.encryptionKeyID,
+      requireActiveKey: false,
+      onWarning: (message) => warnings.push(message),
+    });
+    for (const warning of warnings) io.stderr(`warning: ${warning}\n`);
+
+    const connection = await (deps.connect ?? connectTemporal)(flags, io);
+    const stop = new AbortController();
+    // The first Ctrl-C ends the scan with a partial report; a second one, with the handler gone, ends the process.
+    const onSigint = (): void => {
+      process.removeListener('SIGINT', onSigint);
+      stop.abort();
+    };
+    process.on('SIGINT', onSigint);
+    const onInterrupt = (): void => stop.abort();
+    deps.interrupt?.addEventListener('abort', onInterrupt, { once: true });
+    if (deps.interrupt?.aborted) stop.abort();
+    const progress = progressBar(deps.progressStream === undefined ? process.stderr : deps.progressStream);
+    let report: ScanReport;
+    try {
+      report = await scanWorkflowHistories(connection.client, {
+        keyRing,
+        namespace: connection.namespace,
+        ...(flags.query !== undefined ? { query: flags.query } : {}),
+        concurrency: flags.concurrency,
+        signal: stop.signal,
+        onProgress: progress?.update,
+      });
+    } finally {
+      progress?.stop();
+      process.removeListener('SIGINT', onSigint);
+      deps.interrupt?.removeEventListener('abort', onInterrupt);
+      await connection.close();
+    }
+
+    io.stdout(flags.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+    if (report.partial) {
+      throw new CliExit(130, `interrupted: the report is partial (${report.workflows.scanned} workflow run(s) scanned)`);
+    }
+    if (report.failures.length > 0) {
+      const first = report.failures[0]!;
+      throw new CliExit(
+        1,
+        `${report.failures.length} history(ies) could not be read, so the report does not cover them ` +
+          `(first: ${first.workflowId}: ${first.message})`,
+      );
+    }
+  });
+}
+
+/** A progress bar with rate and ETA on `stream`, only when it is a terminal. */
+function progressBar(
+  stream: NodeJS.WriteStream | null,
+): { update: (progress: ScanProgress) => void; stop: () => void } | undefined {
+  if (!stream?.isTTY) return undefined;
+  const bar = new cliProgress.SingleBar(
+    {
+      stream,
+      format: 'scan |{bar}| {percentage}% | {value}/{total} workflows | {rate}/s | ETA {eta_formatted}',
+      clearOnComplete: true,
+      hideCursor: true,
+      etaBuffer: 200,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const started = performance.now();
+  bar.start(1, 0, { rate: '0' });
+  return {
+    update: ({ done, listed, total }) => {
+      bar.setTotal(Math.max(total ?? listed, done, 1));
+      const seconds = (performance.now() - started) / 1000;
+      bar.update(done, { rate: seconds > 0 ? (done / seconds).toFixed(0) : '0' });
+    },
+    stop: () => bar.stop(),
+  };
+}
+
+/** The report as text: a summary line, one row per key id, and the open workflows on non-active keys. */
+export function formatReport(report: ScanReport): string {
+  const { workflows, payloads } = report;
+  const scope = report.query === '' ? 'all executions' : `executions matching ${JSON.stringify(report.query)}`;
+  const lines = [
+    `${report.partial ? 'PARTIAL (interrupted): ' : ''}scanned ${workflows.scanned} workflow run(s) in namespace ` +
+      `${JSON.stringify(report.namespace)} (${scope}) in ${(report.durationMs / 1000).toFixed(1)} s: ` +
+      `${workflows.open} open, ${workflows.closed} closed; ${payloads.total} payload(s), ${payloads.encrypted} encrypted` +
+      (workflows.vanished > 0 ? `; ${workflows.vanished} deleted while scanning` : '') +
+      (workflows.failed > 0 ? `; ${workflows.failed} COULD NOT BE READ` : ''),
+    '',
+  ];
+  const unproven = report.partial || workflows.failed > 0 || report.query !== '';
+  const rows = report.keys.map((key) => [
+    showKeyId(key.keyId),
+    key.verdict,
+    String(key.payloads),
+    String(key.openWorkflows),
+    String(key.closedWorkflows),
+    note(key, unproven),
+  ]);
+  lines.push(table([['KEY ID', 'VERDICT', 'PAYLOADS', 'OPEN', 'CLOSED', 'NOTE'], ...rows]));
+  const open = report.openWorkflowsOnInactiveKeys;
+  if (open.length > 0) {
+    const shown = 20;
+    lines.push('', `open workflows still on a non-active key (${open.length}):`);
+    for (const run of open.slice(0, shown)) {
+      lines.push(`  ${run.workflowId}  run ${run.runId}  ${run.keyIds.map(showKeyId).join(' ')}`);
+    }
+    if (open.length > shown) lines.push(`  ... and ${open.length - shown} more (--output json lists them all)`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function note(key: KeyScanReport, unproven: boolean): string {
+  switch (key.verdict) {
+    case 'active':
+      return key.configured ? 'new payloads are encrypted with it' : 'active, but no key is configured for it';
+    case 'referenced':
+      return `keep: ${key.openWorkflows} open and ${key.closedWorkflows} closed workflow(s) need it`;
+    case 'unreferenced':
+      return unproven ? 'no payload in what was scanned (not a complete scan)' : 'safe to retire';
+    case 'missing':
+      return key.configured ? 'UNREADABLE: the configured key does not decrypt it' : 'UNREADABLE: no key configured';
+  }
+}
+
+/** Key ids come from payload metadata: quote an unusual one. */
+function showKeyId(keyId: string): string {
+  return /^[\x21-\x7e]{1,64}$/.test(keyId) ? keyId : describeKeyId(keyId);
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  const numeric = new Set([2, 3, 4]);
+  return rows
+    .map((row, index) =>
+      row
+        .map((cell, column) =>
+          numeric.has(column) && index > 0 ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!),
+        )
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+function parsePositiveInteger(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 1024) {
+    throw new InvalidArgumentError('expected an integer from 1 to 1024');
+  }
+  return Number(text);
+}

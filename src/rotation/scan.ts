@@ -1,0 +1,213 @@
+import { setMaxListeners } from 'node:events';
+import type { temporal } from '@temporalio/proto';
+import type { KeyRing } from '../keys/key-ring.js';
+import { RunTally, type ScanReport, ScanTally } from './scan-report.js';
+import { walkProtoPayloads } from './walk-payloads.js';
+
+/**
+ * What a scan needs of a Temporal client: the raw gRPC workflow service (no data converter on the way, so payloads
+ * arrive exactly as the server stores them) and the namespace. A connected `Client` of `@temporalio/client` is one.
+ */
+export interface ScanClient {
+  workflowService: Pick<
+    temporal.api.workflowservice.v1.WorkflowService,
+    'listWorkflowExecutions' | 'getWorkflowExecutionHistory' | 'countWorkflowExecutions'
+  >;
+  options: { namespace: string };
+}
+
+/** Options of {@link scanWorkflowHistories}. */
+export interface ScanOptions {
+  /** The configured keys and the active key id: they decide each key id's verdict. */
+  keyRing: KeyRing;
+  /** Default: the client's namespace. */
+  namespace?: string;
+  /** A visibility query (`WorkflowType = 'order' AND ExecutionStatus = 'Running'`); default every execution. */
+  query?: string;
+  /** Histories read at once; default 8. */
+  concurrency?: number;
+  /** Stops the scan; it then resolves with what it has, `partial: true`. */
+  signal?: AbortSignal;
+  /** Called after each run is scanned; `total` is the server's count when it gave one. */
+  onProgress?: (progress: ScanProgress) => void;
+}
+
+/** How far a scan is. */
+export interface ScanProgress {
+  /** Runs done: scanned, vanished or failed. */
+  done: number;
+  /** Runs listed so far. */
+  listed: number;
+  /** The number of executions the query matches, from CountWorkflowExecutions, if known. */
+  total: number | undefined;
+}
+
+export const DEFAULT_SCAN_CONCURRENCY = 8;
+/** Executions per ListWorkflowExecutions page: the server's usual maximum. */
+const LIST_PAGE_SIZE = 1000;
+/** gRPC NOT_FOUND: the run was deleted, or passed its retention, between the listing and the read. */
+const GRPC_NOT_FOUND = 5;
+/** WORKFLOW_EXECUTION_STATUS_RUNNING and _PAUSED (temporal.api.enums.v1.WorkflowExecutionStatus): not closed. */
+const OPEN_STATUSES = new Set([1, 8]);
+
+interface Run {
+  workflowId: string;
+  runId: string;
+  open: boolean;
+}
+
+class Aborted extends Error {}
+
+/**
+ * Reads the raw history of every workflow run a visibility query lists (default: all), finds every payload in it
+ * wherever the API puts one ({@link walkProtoPayloads}), and reports per key id how many payloads and how many open
+ * and closed runs need it, with a verdict: `active`, `referenced`, `unreferenced` (safe to retire) or `missing`
+ * (unreadable now). The first payload under each configured key id is decrypted, to check that the key is the right one.
+ *
+ * Runs are read `concurrency` at a time; a run counts once its whole history is read, so an aborted scan (`signal`)
+ * resolves with a consistent partial report. A run that vanished meanwhile is counted apart; one whose history
+ * cannot be read is listed in `failures` (and then `unreferenced` is not proof). A failure to list rejects.
+ *
+ * @example
+ * const client = new Client({ connection: await Connection.connect({ address }), namespace: 'default' });
+ * const report = await scanWorkflowHistories(client, { keyRing: loadKeyRing({ encryptionKeyID: '2025-01' }) });
+ * for (const key of report.keys) console.log(key.keyId, key.verdict);
+ */
+export async function scanWorkflowHistories(client: ScanClient, options: ScanOptions): Promise<ScanReport> {
+  const started = performance.now();
+  const namespace = options.namespace ?? client.options.namespace;
+  const query = options.query ?? '';
+  const concurrency = options.concurrency ?? DEFAULT_SCAN_CONCURRENCY;
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new RangeError('concurrency must be a positive integer');
+  const service = client.workflowService;
+  const tally = new ScanTally(options.keyRing.activeKeyId);
+
+  // One controller for the caller's signal and for a listing failure, which stops every reader.
+  const stop = new AbortController();
+  // Each call in flight listens for the abort (and stops listening when it settles): one per reader, plus the listing.
+  setMaxListeners(concurrency + 2, stop.signal);
+  const onAbort = (): void => stop.abort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) stop.abort();
+
+  const progress: ScanProgress = { done: 0, listed: 0, total: undefined };
+  let finished = false; // the count may answer after the scan: no progress then
+  const report = (): void => {
+    if (!finished) options.onProgress?.({ ...progress });
+  };
+  service
+    .countWorkflowExecutions({ namespace, query })
+    .then((response) => {
+      const count = response.count ?? 0;
+      progress.total = typeof count === 'number' ? count : count.toNumber(); // int64: a Long
+      report();
+    })
+    .catch(() => undefined); // only for the progress display
+
+  async function* listRuns(): AsyncGenerator<Run> {
+    let nextPageToken: Uint8Array | undefined;
+    do {
+      const request = { namespace, query, pageSize: LIST_PAGE_SIZE, ...(nextPageToken ? { nextPageToken } : {}) };
+      const response = await abortable(service.listWorkflowExecutions(request), stop.signal);
+      for (const info of response.executions ?? []) {
+        const workflowId = info.execution?.workflowId ?? '';
+        const runId = info.execution?.runId ?? '';
+        progress.listed++;
+        yield { workflowId, runId, open: OPEN_STATUSES.has(Number(info.status ?? 0)) };
+      }
+      nextPageToken = response.nextPageToken?.length ? response.nextPageToken : undefined;
+    } while (nextPageToken);
+  }
+
+  async function scanRun(run: Run): Promise<void> {
+    const runTally = new RunTally();
+    let nextPageToken: Uint8Array | undefined;
+    do {
+      const request = {
+        namespace,
+        execution: { workflowId: run.workflowId, runId: run.runId },
+        ...(nextPageToken ? { nextPageToken } : {}),
+      };
+      let response;
+      try {
+        response = await abortable(service.getWorkflowExecutionHistory(request), stop.signal);
+      } catch (error) {
+        if (error instanceof Aborted) throw error;
+        if ((error as { code?: unknown })?.code === GRPC_NOT_FOUND) tally.workflows.vanished++;
+        else tally.addFailure({ workflowId: run.workflowId, runId: run.runId, message: errorMessage(error) });
+        return;
+      }
+      walkProtoPayloads(response.history, (payload) => runTally.add(payload, tally.samples));
+      nextPageToken = response.nextPageToken?.length ? response.nextPageToken : undefined;
+    } while (nextPageToken);
+    tally.addRun(run, runTally);
+  }
+
+  const runs = listRuns();
+  let listingError: unknown;
+  const reader = async (): Promise<void> => {
+    try {
+      for (;;) {
+        if (stop.signal.aborted) return;
+        let next: IteratorResult<Run>;
+        try {
+          next = await abortable(runs.next(), stop.signal);
+        } catch (error) {
+          if (!(error instanceof Aborted) && listingError === undefined) listingError = error;
+          stop.abort();
+          return;
+        }
+        if (next.done) return;
+        await scanRun(next.value);
+        progress.done++;
+        report();
+      }
+    } catch (error) {
+      if (error instanceof Aborted) return;
+      stop.abort();
+      throw error;
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: concurrency }, reader));
+  } finally {
+    finished = true;
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+  if (listingError !== undefined) throw listingError;
+  return tally.report({
+    namespace,
+    query,
+    keyRing: options.keyRing,
+    partial: stop.signal.aborted,
+    durationMs: Math.round(performance.now() - started),
+  });
+}
+
+/** `promise`, or an {@link Aborted} rejection as soon as `signal` aborts (the call itself is left to finish). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    return Promise.reject(new Aborted());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new Aborted());
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function errorMessage(error: unknown): string {
+  const details = (error as { details?: unknown })?.details;
+  if (typeof details === 'string' && details !== '') return details;
+  return (error as Error)?.message ?? String(error);
+}

@@ -1,0 +1,150 @@
+/**
+ * A stand-in for the three WorkflowService calls a scan makes, answering with real protobuf message objects (encoded
+ * and decoded with @temporalio/proto, so payload bytes arrive as Buffers, exactly as over gRPC).
+ */
+import protoModule from '@temporalio/proto';
+import type { PayloadJson } from '../../src/payload-json.js';
+import type { ScanClient } from '../../src/rotation/scan.js';
+
+const { v1: service } = protoModule.temporal.api.workflowservice;
+const { History } = protoModule.temporal.api.history.v1;
+
+/** A payload as protobufjs's fromObject takes it: bytes as base64 text. */
+type ProtoPayload = PayloadJson;
+
+/** One workflow run of the fake server. */
+export interface FakeRun {
+  workflowId: string;
+  runId?: string;
+  open: boolean;
+  /** The history's events (protobufjs object form), served `eventsPerPage` at a time. */
+  events: Record<string, unknown>[];
+  /** Answer its history with this gRPC status code instead (5 = NOT_FOUND). */
+  failWith?: { code: number; details: string };
+  /** Hold every history page of this run (after the first `afterPages`) until the promise settles. */
+  hold?: { until: Promise<unknown>; afterPages: number };
+}
+
+/** A history of `payloads` in the places an order workflow's history holds them. */
+export function eventsWith(payloads: {
+  input?: ProtoPayload[];
+  memo?: Record<string, ProtoPayload>;
+  header?: Record<string, ProtoPayload>;
+  result?: ProtoPayload[];
+  failure?: ProtoPayload;
+  searchAttributes?: Record<string, ProtoPayload>;
+  signal?: ProtoPayload[];
+}): Record<string, unknown>[] {
+  const events: Record<string, unknown>[] = [
+    {
+      eventId: 1,
+      eventType: 1,
+      workflowExecutionStartedEventAttributes: {
+        workflowType: { name: 'orderWorkflow' },
+        ...(payloads.input ? { input: { payloads: payloads.input } } : {}),
+        ...(payloads.memo ? { memo: { fields: payloads.memo } } : {}),
+        ...(payloads.header ? { header: { fields: payloads.header } } : {}),
+        ...(payloads.searchAttributes ? { searchAttributes: { indexedFields: payloads.searchAttributes } } : {}),
+      },
+    },
+  ];
+  if (payloads.signal) {
+    events.push({ eventId: 2, eventType: 26, workflowExecutionSignaledEventAttributes: { signalName: 'approve', input: { payloads: payloads.signal } } });
+  }
+  if (payloads.failure) {
+    events.push({
+      eventId: 3,
+      eventType: 12,
+      activityTaskFailedEventAttributes: {
+        failure: { message: 'Encoded failure', cause: { message: 'Encoded failure', encodedAttributes: payloads.failure } },
+      },
+    });
+  }
+  if (payloads.result) {
+    events.push({ eventId: 4, eventType: 2, workflowExecutionCompletedEventAttributes: { result: { payloads: payloads.result } } });
+  }
+  return events;
+}
+
+export interface FakeTemporal {
+  client: ScanClient;
+  /** Calls of getWorkflowExecutionHistory in flight now, and the most at once. */
+  inFlight: { now: number; max: number };
+  /** Every history request, as workflowId/page. */
+  historyRequests: string[];
+  listRequests: number;
+}
+
+/** A fake server holding `runs`, listing `listPageSize` runs and serving `eventsPerPage` events per page. */
+export function fakeTemporal(
+  runs: FakeRun[],
+  options: { listPageSize?: number; eventsPerPage?: number; namespace?: string; listFailure?: { code: number; details: string } } = {},
+): FakeTemporal {
+  const listPageSize = options.listPageSize ?? 1000;
+  const eventsPerPage = options.eventsPerPage ?? 1000;
+  const namespace = options.namespace ?? 'default';
+  const byId = new Map(runs.map((run) => [`${run.workflowId}/${run.runId ?? `${run.workflowId}-run`}`, run]));
+  const fake: FakeTemporal = {
+    inFlight: { now: 0, max: 0 },
+    historyRequests: [],
+    listRequests: 0,
+    client: {
+      options: { namespace },
+      workflowService: {
+        async countWorkflowExecutions() {
+          return service.CountWorkflowExecutionsResponse.fromObject({ count: runs.length });
+        },
+        async listWorkflowExecutions(request: { nextPageToken?: Uint8Array | null; namespace?: string | null }) {
+          fake.listRequests++;
+          if (request.namespace !== namespace) throw grpcError(5, `namespace ${request.namespace} not found`);
+          if (options.listFailure) throw grpcError(options.listFailure.code, options.listFailure.details);
+          const start = request.nextPageToken?.length ? Number(Buffer.from(request.nextPageToken).toString()) : 0;
+          const page = runs.slice(start, start + listPageSize);
+          const next = start + listPageSize < runs.length ? Buffer.from(String(start + listPageSize)) : Buffer.alloc(0);
+          const response = service.ListWorkflowExecutionsResponse.fromObject({
+            executions: page.map((run) => ({
+              execution: { workflowId: run.workflowId, runId: run.runId ?? `${run.workflowId}-run` },
+              status: run.open ? 1 : 2,
+            })),
+            nextPageToken: next,
+          });
+          return service.ListWorkflowExecutionsResponse.decode(service.ListWorkflowExecutionsResponse.encode(response).finish());
+        },
+        async getWorkflowExecutionHistory(request: {
+          execution?: { workflowId?: string | null; runId?: string | null } | null;
+          nextPageToken?: Uint8Array | null;
+        }) {
+          const key = `${request.execution?.workflowId}/${request.execution?.runId}`;
+          const run = byId.get(key);
+          const page = request.nextPageToken?.length ? Number(Buffer.from(request.nextPageToken).toString()) : 0;
+          fake.historyRequests.push(`${request.execution?.workflowId}/${page}`);
+          fake.inFlight.now++;
+          fake.inFlight.max = Math.max(fake.inFlight.max, fake.inFlight.now);
+          try {
+            await new Promise((resolve) => setTimeout(resolve, 1));
+            if (!run) throw grpcError(5, `workflow execution ${key} not found`);
+            if (run.failWith) throw grpcError(run.failWith.code, run.failWith.details);
+            if (run.hold && page >= run.hold.afterPages) await run.hold.until;
+            const events = run.events.slice(page * eventsPerPage, (page + 1) * eventsPerPage);
+            const more = (page + 1) * eventsPerPage < run.events.length;
+            const response = service.GetWorkflowExecutionHistoryResponse.fromObject({
+              history: History.fromObject({ events }),
+              nextPageToken: more ? Buffer.from(String(page + 1)) : Buffer.alloc(0),
+            });
+            return service.GetWorkflowExecutionHistoryResponse.decode(
+              service.GetWorkflowExecutionHistoryResponse.encode(response).finish(),
+            );
+          } finally {
+            fake.inFlight.now--;
+          }
+        },
+      } as unknown as ScanClient['workflowService'],
+    },
+  };
+  return fake;
+}
+
+/** An error as @grpc/grpc-js rejects with: a numeric status `code` and the server's `details`. */
+export function grpcError(code: number, details: string): Error {
+  return Object.assign(new Error(`${code} ${details}`), { code, details });
+}

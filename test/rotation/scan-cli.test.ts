@@ -1,0 +1,210 @@
+import { PassThrough } from 'node:stream';
+import { Command } from 'commander';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { CliIo } from '../../src/cli/io.js';
+import { registerScan } from '../../src/cli/scan-command.js';
+import type { ScanReport } from '../../src/rotation/index.js';
+import { expectNoSecret } from '../helpers/errors.js';
+import { eventsWith, type FakeRun, fakeTemporal, type FakeTemporal } from './fake-temporal.js';
+import { CLI_ENV, encrypted, KEY_SECRETS, plain } from './fixtures.js';
+import { runCli } from './cli-runner.js';
+
+// The command connects through connectTemporal; here it gets the fake server instead, and the rest of main is real.
+const connection = vi.hoisted(() => ({
+  fake: undefined as FakeTemporal | undefined,
+  flags: undefined as unknown,
+  closed: 0,
+}));
+vi.mock('../../src/cli/temporal-connection.js', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('../../src/cli/temporal-connection.js')>()),
+  connectTemporal: async (flags: unknown) => {
+    connection.flags = flags;
+    const fake = connection.fake!;
+    return {
+      client: fake.client,
+      namespace: fake.client.options.namespace,
+      address: 'fake:7233',
+      close: async () => void connection.closed++,
+    };
+  },
+}));
+
+afterEach(() => {
+  connection.fake = undefined;
+  connection.closed = 0;
+});
+
+const SECRET_ORDER = { card: 'tok_live_0123456789abcdef', email: 'ada@example.com' };
+
+function runs(): FakeRun[] {
+  return [
+    { workflowId: 'order-open-old', open: true, events: eventsWith({ input: [encrypted('old', SECRET_ORDER)] }) },
+    { workflowId: 'order-closed-old', open: false, events: eventsWith({ input: [encrypted('old', SECRET_ORDER)] }) },
+    { workflowId: 'order-new', open: false, events: eventsWith({ input: [encrypted('new', SECRET_ORDER)], result: [plain(1)] }) },
+  ];
+}
+
+async function scan(args: readonly string[], env: Record<string, string> = CLI_ENV) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: CliIo = {
+    env,
+    stdout: (text) => void out.push(text),
+    stderr: (text) => void err.push(text),
+    readInput: async () => '',
+  };
+  const code = await runCli(['scan', ...args], io);
+  const result = { code, stdout: out.join(''), stderr: err.join('') };
+  expectNoSecret(result.stdout + result.stderr, [...KEY_SECRETS, SECRET_ORDER.card, SECRET_ORDER.email]);
+  return result;
+}
+
+describe('temporal-codec scan', () => {
+  it('prints a table: a verdict per key id, and the open workflows still on an old key', async () => {
+    connection.fake = fakeTemporal(runs());
+    const result = await scan([]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(
+      /^scanned 3 workflow run\(s\) in namespace "default" \(all executions\) in \d+\.\d s: 1 open, 2 closed; 4 payload\(s\), 3 encrypted\n/,
+    );
+    expect(result.stdout).toContain(
+      [
+        'KEY ID  VERDICT     PAYLOADS  OPEN  CLOSED  NOTE',
+        'new     active             1     0       1  new payloads are encrypted with it',
+        'old     referenced         2     1       1  keep: 1 open and 1 closed workflow(s) need it',
+        '',
+        'open workflows still on a non-active key (1):',
+        '  order-open-old  run order-open-old-run  old',
+        '',
+      ].join('\n'),
+    );
+    expect(connection.closed).toBe(1);
+  });
+
+  it('says an old key no history needs is safe to retire, and a key with no key material is unreadable', async () => {
+    connection.fake = fakeTemporal([
+      { workflowId: 'w', open: false, events: eventsWith({ input: [encrypted('new', 1), encrypted('gone', 2)] }) },
+    ]);
+    const result = await scan([]);
+    expect(result.stdout).toMatch(/^gone +missing +1 +0 +1 +UNREADABLE: no key configured$/m);
+    expect(result.stdout).toMatch(/^old +unreferenced +0 +0 +0 +safe to retire$/m);
+  });
+
+  it('does not call a key safe to retire from a scan limited by --query', async () => {
+    connection.fake = fakeTemporal([{ workflowId: 'w', open: false, events: eventsWith({ input: [encrypted('new', 1)] }) }]);
+    const result = await scan(['--query', "WorkflowType = 'orderWorkflow'"]);
+    expect(result.stdout).toContain('(executions matching "WorkflowType = \'orderWorkflow\'")');
+    expect(result.stdout).toMatch(/^old +unreferenced +0 +0 +0 +no payload in what was scanned \(not a complete scan\)$/m);
+  });
+
+  it('prints the whole report as JSON with --output json', async () => {
+    connection.fake = fakeTemporal(runs());
+    const result = await scan(['--output', 'json', '--concurrency', '2']);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as ScanReport;
+    expect(report).toMatchObject({
+      namespace: 'default',
+      activeKeyId: 'new',
+      partial: false,
+      workflows: { scanned: 3, open: 1, closed: 2 },
+      payloads: { total: 4, encrypted: 3, byKeyId: { new: 1, old: 2 } },
+      openWorkflowsOnInactiveKeys: [{ workflowId: 'order-open-old', runId: 'order-open-old-run', keyIds: ['old'] }],
+    });
+    expect(report.keys.map((key) => [key.keyId, key.verdict, key.openWorkflows, key.closedWorkflows])).toEqual([
+      ['new', 'active', 0, 1],
+      ['old', 'referenced', 1, 1],
+    ]);
+  });
+
+  it('passes the connection flags on and takes the active key id from --key-id', async () => {
+    connection.fake = fakeTemporal(runs());
+    const result = await scan(['--address', 'temporal.example:7233', '-n', 'default', '--tls', '--key-id', 'old', '-o', 'json']);
+    expect(connection.flags).toMatchObject({ address: 'temporal.example:7233', namespace: 'default', tls: true });
+    expect((JSON.parse(result.stdout) as ScanReport).keys.map((key) => [key.keyId, key.verdict])).toEqual([
+      ['new', 'referenced'],
+      ['old', 'active'],
+    ]);
+  });
+
+  it('exits 1 naming the first history it could not read', async () => {
+    connection.fake = fakeTemporal([...runs(), { workflowId: 'broken', open: true, events: [], failWith: { code: 14, details: 'unavailable' } }]);
+    const result = await scan([]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('; 1 COULD NOT BE READ');
+    expect(result.stderr).toBe(
+      'temporal-codec: 1 history(ies) could not be read, so the report does not cover them (first: broken: unavailable)\n',
+    );
+  });
+
+  it('exits 2 on a bad --concurrency or --output', async () => {
+    connection.fake = fakeTemporal(runs());
+    expect((await scan(['--concurrency', '0'])).code).toBe(2);
+    expect((await scan(['--output', 'yaml'])).code).toBe(2);
+  });
+
+  it('on Ctrl-C, prints the partial report, marked partial, and exits 130', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    connection.fake = fakeTemporal([
+      ...runs(),
+      ...Array.from({ length: 10 }, (_, index): FakeRun => ({
+        workflowId: `held-${index}`,
+        open: false,
+        events: eventsWith({ input: [encrypted('old', index)] }),
+        hold: { until: held, afterPages: 0 },
+      })),
+    ]);
+    const listenersBefore = process.listenerCount('SIGINT');
+    const running = scan(['--concurrency', '1', '-o', 'json']);
+    await vi.waitFor(() => expect(connection.fake!.historyRequests).toContain('held-0/0'));
+    expect(process.listenerCount('SIGINT')).toBe(listenersBefore + 1);
+    process.emit('SIGINT');
+    const result = await running;
+    release();
+    expect(result.code).toBe(130);
+    const report = JSON.parse(result.stdout) as ScanReport;
+    expect(report.partial).toBe(true);
+    expect(report.workflows.scanned).toBe(3);
+    expect(result.stderr).toBe('temporal-codec: interrupted: the report is partial (3 workflow run(s) scanned)\n');
+    expect(process.listenerCount('SIGINT')).toBe(listenersBefore);
+    expect(connection.closed).toBe(1);
+  });
+
+  it('marks the table partial too', async () => {
+    connection.fake = fakeTemporal(runs());
+    const program = new Command().exitOverride();
+    const out: string[] = [];
+    const io: CliIo = { env: CLI_ENV, stdout: (text) => void out.push(text), stderr: () => {}, readInput: async () => '' };
+    const interrupt = AbortSignal.abort();
+    registerScan(program, io, {
+      connect: async () => ({ client: connection.fake!.client, namespace: 'default', close: async () => {} }),
+      interrupt,
+    });
+    await expect(program.parseAsync(['scan'], { from: 'user' })).rejects.toMatchObject({ exitCode: 130 });
+    expect(out.join('')).toMatch(/^PARTIAL \(interrupted\): scanned 0 workflow run\(s\)/);
+  });
+
+  it('draws a progress bar with the rate and ETA on a terminal, and none elsewhere', async () => {
+    const many = Array.from({ length: 30 }, (_, index): FakeRun => ({
+      workflowId: `w${index}`,
+      open: false,
+      events: eventsWith({ input: [encrypted('new', index)] }),
+    }));
+    const terminal = Object.assign(new PassThrough(), { isTTY: true, columns: 120 }) as unknown as NodeJS.WriteStream;
+    let drawn = '';
+    (terminal as unknown as PassThrough).on('data', (chunk: Buffer) => (drawn += chunk.toString()));
+    for (const progressStream of [terminal, Object.assign(new PassThrough(), { isTTY: false }) as unknown as NodeJS.WriteStream]) {
+      const program = new Command().exitOverride();
+      const io: CliIo = { env: CLI_ENV, stdout: () => {}, stderr: () => {}, readInput: async () => '' };
+      registerScan(program, io, {
+        connect: async () => ({ client: fakeTemporal(many).client, namespace: 'default', close: async () => {} }),
+        progressStream,
+      });
+      await program.parseAsync(['scan', '--concurrency', '1'], { from: 'user' });
+    }
+    expect(drawn).toMatch(/scan \|[█░]+\| \d+% \| \d+\/30 workflows \| \d+\/s \| ETA /);
+  });
+});

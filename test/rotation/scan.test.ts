@@ -1,0 +1,196 @@
+import { describe, expect, it } from 'vitest';
+import { KeyRing } from '../../src/keys/key-ring.js';
+import { scanWorkflowHistories } from '../../src/rotation/index.js';
+import { testKey } from '../helpers/keys.js';
+import { eventsWith, type FakeRun, fakeTemporal, grpcError } from './fake-temporal.js';
+import { encrypted, foreign, KEYS, plain, searchAttribute } from './fixtures.js';
+
+/** `old` and `new` configured, `new` active, and `retired`, configured but used by no payload. */
+const keyRing = KeyRing.fromKeys({ old: KEYS.old, new: KEYS.new, retired: testKey('retired') }, 'new');
+
+/** A rotation half done: open and closed runs under `old`, others under `new`, one under a key nobody has. */
+function rotationRuns(): FakeRun[] {
+  return [
+    {
+      workflowId: 'open-old',
+      open: true,
+      events: eventsWith({
+        input: [encrypted('old', { order: 1 })],
+        memo: { placedBy: encrypted('old', 'ada@example.com') },
+        header: { traceparent: plain('00-4bf9') },
+        searchAttributes: { OrderId: searchAttribute('Keyword', 'o-1') },
+        signal: [encrypted('new', { approvedBy: 'desk' })],
+      }),
+    },
+    {
+      workflowId: 'closed-old',
+      open: false,
+      events: eventsWith({
+        input: [encrypted('old', { order: 2 })],
+        failure: encrypted('old', { message: 'carrier rejected', stack_trace: '' }),
+        result: [encrypted('old', { status: 'shipped' })],
+      }),
+    },
+    { workflowId: 'open-new', open: true, events: eventsWith({ input: [encrypted('new', { order: 3 })] }) },
+    {
+      workflowId: 'closed-new',
+      open: false,
+      events: eventsWith({ input: [encrypted('new', { order: 4 })], result: [plain(null), foreign()] }),
+    },
+    { workflowId: 'closed-gone', open: false, events: eventsWith({ input: [encrypted('gone', { order: 5 })] }) },
+  ];
+}
+
+describe('scanWorkflowHistories', () => {
+  it('counts every payload of every history by key id and gives each key id its verdict', async () => {
+    const fake = fakeTemporal(rotationRuns());
+    const report = await scanWorkflowHistories(fake.client, { keyRing });
+    expect(report).toMatchObject({
+      namespace: 'default',
+      query: '',
+      activeKeyId: 'new',
+      partial: false,
+      workflows: { scanned: 5, open: 2, closed: 3, vanished: 0, failed: 0 },
+      payloads: { total: 13, encrypted: 9, byKeyId: { gone: 1, new: 3, old: 5 }, compressed: 0, plain: 3, other: 1 },
+      failures: [],
+    });
+    expect(report.keys).toEqual([
+      { keyId: 'gone', verdict: 'missing', active: false, configured: false, decrypts: undefined, payloads: 1, openWorkflows: 0, closedWorkflows: 1 },
+      { keyId: 'new', verdict: 'active', active: true, configured: true, decrypts: true, payloads: 3, openWorkflows: 2, closedWorkflows: 1 },
+      { keyId: 'old', verdict: 'referenced', active: false, configured: true, decrypts: true, payloads: 5, openWorkflows: 1, closedWorkflows: 1 },
+      { keyId: 'retired', verdict: 'unreferenced', active: false, configured: true, decrypts: undefined, payloads: 0, openWorkflows: 0, closedWorkflows: 0 },
+    ]);
+    expect(report.openWorkflowsOnInactiveKeys).toEqual([{ workflowId: 'open-old', runId: 'open-old-run', keyIds: ['old'] }]);
+  });
+
+  it('calls a key id missing when its configured key does not decrypt its payloads', async () => {
+    const wrongGone = KeyRing.fromKeys({ new: KEYS.new, gone: testKey('not the key gone payloads were made with') }, 'new');
+    const fake = fakeTemporal([{ workflowId: 'w', open: true, events: eventsWith({ input: [encrypted('gone', 1)] }) }]);
+    const report = await scanWorkflowHistories(fake.client, { keyRing: wrongGone });
+    expect(report.keys.find((key) => key.keyId === 'gone')).toMatchObject({ verdict: 'missing', configured: true, decrypts: false });
+    expect(report.openWorkflowsOnInactiveKeys).toEqual([{ workflowId: 'w', runId: 'w-run', keyIds: ['gone'] }]);
+  });
+
+  it('calls an old key unreferenced once no history holds a payload under it, and the active key active with none', async () => {
+    const fake = fakeTemporal([{ workflowId: 'w', open: false, events: eventsWith({ input: [plain(1)] }) }]);
+    const report = await scanWorkflowHistories(fake.client, { keyRing });
+    expect(report.keys.map((key) => [key.keyId, key.verdict])).toEqual([
+      ['new', 'active'],
+      ['old', 'unreferenced'],
+      ['retired', 'unreferenced'],
+    ]);
+  });
+
+  it('reads every page of the listing and of each history', async () => {
+    const runs = Array.from({ length: 7 }, (_, index): FakeRun => ({
+      workflowId: `w${index}`,
+      open: index % 2 === 0,
+      events: eventsWith({
+        input: [encrypted('old', index)],
+        signal: [encrypted('new', index)],
+        failure: encrypted('old', { message: 'x' }),
+        result: [encrypted('new', index)],
+      }),
+    }));
+    const fake = fakeTemporal(runs, { listPageSize: 3, eventsPerPage: 1 });
+    const report = await scanWorkflowHistories(fake.client, { keyRing, concurrency: 2 });
+    expect(fake.listRequests).toBe(3);
+    expect(fake.historyRequests.filter((request) => request.startsWith('w3/')).sort()).toEqual(['w3/0', 'w3/1', 'w3/2', 'w3/3']);
+    expect(report.workflows).toEqual({ scanned: 7, open: 4, closed: 3, vanished: 0, failed: 0 });
+    expect(report.payloads.byKeyId).toEqual({ new: 14, old: 14 });
+  });
+
+  it('reads at most `concurrency` histories at once, and uses that many', async () => {
+    const runs = Array.from({ length: 40 }, (_, index): FakeRun => ({
+      workflowId: `w${index}`,
+      open: false,
+      events: eventsWith({ input: [encrypted('new', index)] }),
+    }));
+    for (const concurrency of [1, 3, 8]) {
+      const fake = fakeTemporal(runs);
+      const report = await scanWorkflowHistories(fake.client, { keyRing, concurrency });
+      expect(report.workflows.scanned).toBe(40);
+      expect(fake.inFlight.max).toBe(concurrency);
+    }
+  });
+
+  it('reports progress with the server count as the total', async () => {
+    const runs = Array.from({ length: 5 }, (_, index): FakeRun => ({ workflowId: `w${index}`, open: false, events: eventsWith({}) }));
+    const seen: Array<{ done: number; total: number | undefined }> = [];
+    await scanWorkflowHistories(fakeTemporal(runs).client, {
+      keyRing,
+      concurrency: 1,
+      onProgress: ({ done, total }) => seen.push({ done, total }),
+    });
+    expect(seen.at(-1)).toEqual({ done: 5, total: 5 });
+    expect(seen.map((progress) => progress.done)).toEqual([...seen.map((progress) => progress.done)].sort((a, b) => a - b));
+  });
+
+  it('counts a run deleted between the listing and the read apart, and lists a history it cannot read', async () => {
+    const runs: FakeRun[] = [
+      { workflowId: 'kept', open: false, events: eventsWith({ input: [encrypted('old', 1)] }) },
+      { workflowId: 'deleted', open: false, events: [], failWith: { code: 5, details: 'workflow execution not found' } },
+      { workflowId: 'broken', open: true, events: [], failWith: { code: 14, details: 'connection reset' } },
+    ];
+    const report = await scanWorkflowHistories(fakeTemporal(runs).client, { keyRing });
+    expect(report.workflows).toEqual({ scanned: 1, open: 0, closed: 1, vanished: 1, failed: 1 });
+    expect(report.failures).toEqual([{ workflowId: 'broken', runId: 'broken-run', message: 'connection reset' }]);
+  });
+
+  it('rejects when the executions cannot be listed (a bad query)', async () => {
+    const fake = fakeTemporal(rotationRuns(), { listFailure: { code: 3, details: 'invalid query: unknown field Nope' } });
+    await expect(scanWorkflowHistories(fake.client, { keyRing, query: 'Nope = 1' })).rejects.toMatchObject({
+      code: 3,
+      details: 'invalid query: unknown field Nope',
+    });
+    await expect(scanWorkflowHistories(fake.client, { keyRing, concurrency: 0 })).rejects.toThrow(RangeError);
+  });
+
+  it('uses the namespace it is given, else the client\'s', async () => {
+    const fake = fakeTemporal(rotationRuns(), { namespace: 'orders' });
+    await expect(scanWorkflowHistories(fake.client, { keyRing, namespace: 'default' })).rejects.toMatchObject({ code: 5 });
+    const report = await scanWorkflowHistories(fake.client, { keyRing });
+    expect(report.namespace).toBe('orders');
+  });
+
+  it('stops when aborted and reports, marked partial, only the runs whose whole history it read', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const runs: FakeRun[] = [
+      { workflowId: 'done-1', open: false, events: eventsWith({ input: [encrypted('old', 1)] }) },
+      { workflowId: 'done-2', open: true, events: eventsWith({ input: [encrypted('new', 2)] }) },
+      // Its first page is read, the second never comes: none of it may count.
+      {
+        workflowId: 'half',
+        open: false,
+        events: eventsWith({ input: [encrypted('gone', 3)], result: [encrypted('gone', 4)] }),
+        hold: { until: held, afterPages: 1 },
+      },
+      ...Array.from({ length: 20 }, (_, index): FakeRun => ({
+        workflowId: `later-${index}`,
+        open: false,
+        events: eventsWith({ input: [encrypted('old', index)] }),
+        hold: { until: held, afterPages: 0 },
+      })),
+    ];
+    const controller = new AbortController();
+    const fake = fakeTemporal(runs, { eventsPerPage: 1 });
+    const scan = scanWorkflowHistories(fake.client, {
+      keyRing,
+      concurrency: 3,
+      signal: controller.signal,
+      onProgress: ({ done }) => {
+        if (done === 2) setTimeout(() => controller.abort(), 20);
+      },
+    });
+    const report = await scan;
+    release();
+    expect(report.partial).toBe(true);
+    expect(report.workflows).toEqual({ scanned: 2, open: 1, closed: 1, vanished: 0, failed: 0 });
+    expect(report.payloads.byKeyId).toEqual({ new: 1, old: 1 });
+    expect(report.keys.map((key) => key.keyId)).not.toContain('gone');
+    expect(fake.historyRequests).toContain('half/0');
+  });
+});
