@@ -9,7 +9,7 @@ import {
   METADATA_ENCRYPTION_KEY_ID,
   metadataEquals,
   metadataText,
-  serializePayload,
+  serializePayloadParts,
 } from './payload-proto.js';
 
 export { NONCE_LENGTH, TAG_LENGTH };
@@ -70,7 +70,7 @@ export class EncryptionCodec implements PayloadCodec {
 
   /** Encrypts one payload with the active key (synchronous form of {@link encode}). */
   encryptPayload(payload: Payload): Payload {
-    return this.#seal(serializePayload(payload));
+    return this.#seal(serializePayloadParts(payload));
   }
 
   #missingActiveKey(): KeyConfigError {
@@ -105,8 +105,8 @@ export class EncryptionCodec implements PayloadCodec {
     return this.#seal(plaintext);
   }
 
-  /** A `binary/encrypted` payload of these plaintext bytes under the active key. */
-  #seal(plaintext: Uint8Array): Payload {
+  /** A `binary/encrypted` payload of these plaintext bytes (whole or in parts) under the active key. */
+  #seal(plaintext: Uint8Array | readonly Uint8Array[]): Payload {
     if (!this.#activeKey) throw this.#missingActiveKey();
     return {
       metadata: { [METADATA_ENCODING]: ENCODING_ENCRYPTED_BYTES, [METADATA_ENCRYPTION_KEY_ID]: this.#activeKeyIdBytes },
