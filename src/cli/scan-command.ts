@@ -3,35 +3,48 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { describeKeyId } from '../errors.js';
 import { loadKeyRing } from '../keys/load-key-ring.js';
 import type { KeyScanReport, ScanReport } from '../rotation/scan-report.js';
-import { DEFAULT_SCAN_CONCURRENCY, type ScanClient, type ScanProgress, scanWorkflowHistories } from '../rotation/scan.js';
+import {
+  DEFAULT_SCAN_CONCURRENCY,
+  type ScanClient,
+  type ScanProgress,
+  ScheduleListingError,
+  scanWorkflowHistories,
+} from '../rotation/scan.js';
 import { addCodecFlags, type CodecFlags, codecOptionsFrom } from './codec-options-flags.js';
 import { CliExit, type CliIo } from './io.js';
 import { addConnectionFlags, type ConnectionFlags, connectTemporal } from './temporal-connection.js';
 
 const HELP = `
 Lists the workflow executions (--query, in visibility syntax; default all, open and closed) and reads each one's
-raw history, as the server stores it, with no codec. Every payload in it is counted by its encryption-key-id, and
-each key id gets a verdict:
+raw history, as the server stores it, with no codec. It also lists every schedule of the namespace (--query does
+not apply to them; --no-schedules skips them) and describes each one: a schedule keeps its start-workflow action
+(input, memo, header) and its memo encrypted as the client that saved it encoded them, and passes them to every
+workflow it starts. Every payload found is counted by its encryption-key-id, and each key id gets a verdict:
   active        new payloads are encrypted with it
-  referenced    retained histories still hold payloads under it: keep it (N open, M closed workflows)
+  referenced    retained histories or schedules still hold payloads under it: keep it
+                (N open and M closed workflows, S schedules)
   unreferenced  configured, not active, and no payload is under it: safe to retire
   missing       payloads are under it but no configured key opens them: they are unreadable now
 The first payload under each configured key id is decrypted, to check that the key is the right one. Open
 workflows that still carry a non-active key are listed: they need it until they close and their history is deleted.
+So are schedules on a non-active key: they need it until they are re-saved by a client whose active key is the new
+one (an update re-encodes the action; a schedule's memo changes only by recreating it) or deleted.
 
 Rotation: add the new key everywhere as decrypt-only, make it active, run scan until the old key is unreferenced,
 then remove it. A run covers only the executions the server lists (not archived histories) and, with --query,
-only those the query matches.
+only those the query matches; with --no-schedules, no schedule. Only a full scan calls a key safe to retire.
 
 Keys come from TEMPORAL_ENCRYPTION_KEY_<id> / TEMPORAL_ENCRYPTION_KEY and --keys-dir, as for the other commands;
 --config is the codec's YAML/JSON config, --config-file the Temporal CLI's TOML profile file. Needs the optional
 peer dependencies @temporalio/client and @temporalio/envconfig.
 
-Ctrl-C stops the scan and prints what it has, marked partial. Exit status: 0 done, 1 error or histories that
-could not be read, 2 usage, 130 interrupted.`;
+Ctrl-C stops the scan and prints what it has, marked partial. Exit status: 0 done, 1 error or histories or
+schedules that could not be read, 2 usage, 130 interrupted.`;
 
 interface ScanFlags extends CodecFlags, ConnectionFlags {
   query?: string;
+  /** `--no-schedules` makes it false. */
+  schedules: boolean;
   concurrency: number;
   output: 'table' | 'json';
 }
@@ -50,10 +63,11 @@ export interface ScanCommandDeps {
 export function registerScan(program: Command, io: CliIo, deps: ScanCommandDeps = {}): void {
   const command = program
     .command('scan')
-    .description("report which encryption key ids the namespace's retained workflow histories still need")
+    .description("report which encryption key ids the namespace's retained workflow histories and schedules still need")
     .option('--query <query>', "visibility query selecting the executions (e.g. \"WorkflowType = 'order'\"); default all")
+    .option('--no-schedules', 'do not read the schedules (then no key is called safe to retire)')
     .addOption(
-      new Option('--concurrency <n>', 'histories read at once')
+      new Option('--concurrency <n>', 'histories and schedules read at once')
         .argParser(parsePositiveInteger)
         .default(DEFAULT_SCAN_CONCURRENCY),
     )
@@ -91,10 +105,14 @@ export function registerScan(program: Command, io: CliIo, deps: ScanCommandDeps 
         keyRing,
         namespace: connection.namespace,
         ...(flags.query !== undefined ? { query: flags.query } : {}),
+        schedules: flags.schedules,
         concurrency: flags.concurrency,
         signal: stop.signal,
         onProgress: progress?.update,
       });
+    } catch (error) {
+      if (error instanceof ScheduleListingError) throw new CliExit(1, `${error.message} (--no-schedules skips them)`);
+      throw error;
     } finally {
       progress?.stop();
       process.removeListener('SIGINT', onSigint);
@@ -104,14 +122,28 @@ export function registerScan(program: Command, io: CliIo, deps: ScanCommandDeps 
 
     io.stdout(flags.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
     if (report.partial) {
-      throw new CliExit(130, `interrupted: the report is partial (${report.workflows.scanned} workflow run(s) scanned)`);
+      const schedules = report.schedules.skipped ? '' : ` and ${report.schedules.scanned} schedule(s)`;
+      throw new CliExit(
+        130,
+        `interrupted: the report is partial (${report.workflows.scanned} workflow run(s)${schedules} scanned)`,
+      );
     }
+    const unread: string[] = [];
+    const firsts: string[] = [];
     if (report.failures.length > 0) {
       const first = report.failures[0]!;
+      unread.push(`${report.failures.length} history(ies)`);
+      firsts.push(`first: ${first.workflowId}: ${first.message}`);
+    }
+    if (report.scheduleFailures.length > 0) {
+      const first = report.scheduleFailures[0]!;
+      unread.push(`${report.scheduleFailures.length} schedule(s)`);
+      firsts.push(`first schedule: ${first.scheduleId}: ${first.message}`);
+    }
+    if (unread.length > 0) {
       throw new CliExit(
         1,
-        `${report.failures.length} history(ies) could not be read, so the report does not cover them ` +
-          `(first: ${first.workflowId}: ${first.message})`,
+        `${unread.join(' and ')} could not be read, so the report does not cover them (${firsts.join('; ')})`,
       );
     }
   });
@@ -144,36 +176,53 @@ function progressBar(
   };
 }
 
-/** The report as text: a summary line, one row per key id, and the open workflows on non-active keys. */
+/**
+ * The report as text: a summary line, one row per key id, and the open workflows and the schedules on non-active
+ * keys.
+ */
 export function formatReport(report: ScanReport): string {
-  const { workflows, payloads } = report;
-  const scope = report.query === '' ? 'all executions' : `executions matching ${JSON.stringify(report.query)}`;
+  const { workflows, schedules, payloads } = report;
+  const scope =
+    (report.query === '' ? 'all executions' : `executions matching ${JSON.stringify(report.query)}`) +
+    (schedules.skipped ? '; schedules not read' : '');
   const lines = [
-    `${report.partial ? 'PARTIAL (interrupted): ' : ''}scanned ${workflows.scanned} workflow run(s) in namespace ` +
+    `${report.partial ? 'PARTIAL (interrupted): ' : ''}scanned ${workflows.scanned} workflow run(s)` +
+      `${schedules.skipped ? '' : ` and ${schedules.scanned} schedule(s)`} in namespace ` +
       `${JSON.stringify(report.namespace)} (${scope}) in ${(report.durationMs / 1000).toFixed(1)} s: ` +
       `${workflows.open} open, ${workflows.closed} closed; ${payloads.total} payload(s), ${payloads.encrypted} encrypted` +
       (workflows.vanished > 0 ? `; ${workflows.vanished} deleted while scanning` : '') +
-      (workflows.failed > 0 ? `; ${workflows.failed} COULD NOT BE READ` : ''),
+      (workflows.failed > 0 ? `; ${workflows.failed} COULD NOT BE READ` : '') +
+      (schedules.vanished > 0 ? `; ${schedules.vanished} schedule(s) deleted while scanning` : '') +
+      (schedules.failed > 0 ? `; ${schedules.failed} schedule(s) COULD NOT BE READ` : ''),
     '',
   ];
-  const unproven = report.partial || workflows.failed > 0 || report.query !== '';
+  const unproven = report.partial || workflows.failed > 0 || report.query !== '' || schedules.skipped || schedules.failed > 0;
   const rows = report.keys.map((key) => [
     showKeyId(key.keyId),
     key.verdict,
     String(key.payloads),
     String(key.openWorkflows),
     String(key.closedWorkflows),
+    schedules.skipped ? '-' : String(key.schedules),
     note(key, unproven),
   ]);
-  lines.push(table([['KEY ID', 'VERDICT', 'PAYLOADS', 'OPEN', 'CLOSED', 'NOTE'], ...rows]));
+  lines.push(table([['KEY ID', 'VERDICT', 'PAYLOADS', 'OPEN', 'CLOSED', 'SCHEDULES', 'NOTE'], ...rows]));
+  const shown = 20;
   const open = report.openWorkflowsOnInactiveKeys;
   if (open.length > 0) {
-    const shown = 20;
     lines.push('', `open workflows still on a non-active key (${open.length}):`);
     for (const run of open.slice(0, shown)) {
       lines.push(`  ${run.workflowId}  run ${run.runId}  ${run.keyIds.map(showKeyId).join(' ')}`);
     }
     if (open.length > shown) lines.push(`  ... and ${open.length - shown} more (--output json lists them all)`);
+  }
+  const onInactive = report.schedulesOnInactiveKeys;
+  if (onInactive.length > 0) {
+    lines.push('', `schedules still on a non-active key (${onInactive.length}):`);
+    for (const schedule of onInactive.slice(0, shown)) {
+      lines.push(`  ${schedule.scheduleId}  ${schedule.keyIds.map(showKeyId).join(' ')}`);
+    }
+    if (onInactive.length > shown) lines.push(`  ... and ${onInactive.length - shown} more (--output json lists them all)`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -182,8 +231,14 @@ function note(key: KeyScanReport, unproven: boolean): string {
   switch (key.verdict) {
     case 'active':
       return key.configured ? 'new payloads are encrypted with it' : 'active, but no key is configured for it';
-    case 'referenced':
-      return `keep: ${key.openWorkflows} open and ${key.closedWorkflows} closed workflow(s) need it`;
+    case 'referenced': {
+      const needs: string[] = [];
+      if (key.openWorkflows + key.closedWorkflows > 0 || key.schedules === 0) {
+        needs.push(`${key.openWorkflows} open and ${key.closedWorkflows} closed workflow(s)`);
+      }
+      if (key.schedules > 0) needs.push(`${key.schedules} schedule(s)`);
+      return `keep: ${needs.join(' and ')} need it`;
+    }
     case 'unreferenced':
       return unproven ? 'no payload in what was scanned (not a complete scan)' : 'safe to retire';
     case 'missing':
@@ -198,7 +253,7 @@ function showKeyId(keyId: string): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  const numeric = new Set([2, 3, 4]);
+  const numeric = new Set([2, 3, 4, 5]);
   return rows
     .map((row, index) =>
       row

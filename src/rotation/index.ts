@@ -1,6 +1,6 @@
 /**
  * Key rotation tools: find every payload in a history or payload document, count them by key id, re-encrypt the
- * ones under old keys with the active key, and scan a namespace's retained histories for the key ids they need. Ready for `export * from './rotation/index.js'` in `src/index.ts`;
+ * ones under old keys with the active key, and scan a namespace's retained histories and schedules for the key ids they need. Re-exported by `src/index.ts`;
  * the file helpers the CLI uses (`atomic-file.ts`) and the located parser stay internal.
  */
 export { RewrapKeyMissingError } from './errors.js';
@@ -28,6 +28,7 @@ export {
   type ScanClient,
   type ScanOptions,
   type ScanProgress,
+  ScheduleListingError,
 } from './scan.js';
 export type {
   KeyScanReport,
@@ -35,4 +36,6 @@ export type {
   OpenWorkflowOnInactiveKey,
   ScanFailure,
   ScanReport,
+  ScheduleOnInactiveKey,
+  ScheduleScanFailure,
 } from './scan-report.js';

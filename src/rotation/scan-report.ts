@@ -9,9 +9,9 @@ import {
 } from './walk-payloads.js';
 
 /**
- * What a key id needs, from a scan of every retained history:
+ * What a key id needs, from a scan of every retained history and every schedule:
  * - `active`: new payloads are encrypted with it.
- * - `referenced`: not active, but payloads of retained histories are under it: keep it.
+ * - `referenced`: not active, but payloads of retained histories or of schedules are under it: keep it.
  * - `unreferenced`: configured, not active, and no payload is under it: safe to retire.
  * - `missing`: payloads are under it, but no configured key decrypts them: they are unreadable now.
  */
@@ -30,12 +30,14 @@ export interface KeyScanReport {
    * tried (no payload, or no key). `false` makes the verdict `missing`: the configured key is not the one used.
    */
   decrypts: boolean | undefined;
-  /** Encrypted payloads under this key id. */
+  /** Encrypted payloads under this key id, in histories and schedules. */
   payloads: number;
   /** Open (running or paused) workflow runs with at least one payload under it. */
   openWorkflows: number;
   /** Closed workflow runs with at least one payload under it. */
   closedWorkflows: number;
+  /** Schedules with at least one payload under it (their action's input, memo or header, or their memo). */
+  schedules: number;
 }
 
 /** An open workflow run that still holds payloads under a key id that is not the active one. */
@@ -46,10 +48,26 @@ export interface OpenWorkflowOnInactiveKey {
   keyIds: string[];
 }
 
+/**
+ * A schedule that still holds payloads under a key id that is not the active one: each workflow it starts gets them
+ * too, and it needs the key until it is re-saved with the active key or deleted.
+ */
+export interface ScheduleOnInactiveKey {
+  scheduleId: string;
+  /** The key ids other than the active one, sorted. */
+  keyIds: string[];
+}
+
 /** A workflow run whose history could not be read: the scan does not cover it. */
 export interface ScanFailure {
   workflowId: string;
   runId: string;
+  message: string;
+}
+
+/** A schedule that could not be described: the scan does not cover it. */
+export interface ScheduleScanFailure {
+  scheduleId: string;
   message: string;
 }
 
@@ -71,17 +89,34 @@ export interface ScanReport {
     /** Listed, but their history could not be read: see `failures`. */
     failed: number;
   };
-  /** Every payload of the scanned histories, by kind, and the encrypted ones by key id. */
+  /** The schedules of the namespace (all of them: the query selects executions only). */
+  schedules: {
+    /** Not read (`schedules: false`, `--no-schedules`): then `unreferenced` is not proof. */
+    skipped: boolean;
+    /** Schedules described and counted. */
+    scanned: number;
+    /** Listed, then deleted before they were described. */
+    vanished: number;
+    /** Listed, but could not be described: see `scheduleFailures`. */
+    failed: number;
+  };
+  /** Every payload of the scanned histories and schedules, by kind, and the encrypted ones by key id. */
   payloads: PayloadCounts;
   /** Every configured key id, the active one and every key id found, sorted by key id. */
   keys: KeyScanReport[];
   /** Open runs that still need a key other than the active one (they will until they close and are deleted). */
   openWorkflowsOnInactiveKeys: OpenWorkflowOnInactiveKey[];
+  /** Schedules that still need a key other than the active one, sorted by schedule id. */
+  schedulesOnInactiveKeys: ScheduleOnInactiveKey[];
   failures: ScanFailure[];
+  scheduleFailures: ScheduleScanFailure[];
   durationMs: number;
 }
 
-/** The payloads of one workflow run's history, gathered page by page and added to the tally only once complete. */
+/**
+ * The payloads of one workflow run's history, gathered page by page and added to the tally only once complete; or
+ * those of one schedule.
+ */
 export class RunTally {
   readonly counts = emptyCounts();
 
@@ -96,46 +131,77 @@ interface KeyTally {
   payloads: number;
   openWorkflows: number;
   closedWorkflows: number;
+  schedules: number;
 }
+
+const emptyKeyTally = (): KeyTally => ({ payloads: 0, openWorkflows: 0, closedWorkflows: 0, schedules: 0 });
 
 /** The running totals of a scan; {@link ScanTally.report} turns them into a {@link ScanReport} at any moment. */
 export class ScanTally {
   readonly payloads = emptyCounts();
   readonly workflows = { scanned: 0, open: 0, closed: 0, vanished: 0, failed: 0 };
+  readonly schedules = { skipped: false, scanned: 0, vanished: 0, failed: 0 };
   readonly failures: ScanFailure[] = [];
+  readonly scheduleFailures: ScheduleScanFailure[] = [];
   /** The first payload found under each key id, to check that the configured key really decrypts it. */
   readonly samples = new Map<string, PayloadProtoNode>();
   readonly #byKeyId = new Map<string, KeyTally>();
   readonly #openOnInactive: OpenWorkflowOnInactiveKey[] = [];
+  readonly #schedulesOnInactive: ScheduleOnInactiveKey[] = [];
 
   constructor(readonly activeKeyId: string) {}
 
   /** Adds one run whose whole history was read. */
   addRun(run: { workflowId: string; runId: string; open: boolean }, tally: RunTally): void {
-    const { counts } = tally;
-    for (const field of ['total', 'encrypted', 'compressed', 'plain', 'other'] as const) {
-      this.payloads[field] += counts[field];
-    }
-    for (const [keyId, count] of Object.entries(counts.byKeyId)) {
-      this.payloads.byKeyId[keyId] = (this.payloads.byKeyId[keyId] ?? 0) + count;
-      const key = this.#byKeyId.get(keyId) ?? { payloads: 0, openWorkflows: 0, closedWorkflows: 0 };
-      key.payloads += count;
+    this.#add(tally, (key) => {
       if (run.open) key.openWorkflows++;
       else key.closedWorkflows++;
-      this.#byKeyId.set(keyId, key);
-    }
+    });
     this.workflows.scanned++;
     if (run.open) this.workflows.open++;
     else this.workflows.closed++;
-    const inactive = Object.keys(counts.byKeyId).filter((keyId) => keyId !== this.activeKeyId);
+    const inactive = this.#inactiveKeyIds(tally);
     if (run.open && inactive.length > 0) {
-      this.#openOnInactive.push({ workflowId: run.workflowId, runId: run.runId, keyIds: inactive.sort() });
+      this.#openOnInactive.push({ workflowId: run.workflowId, runId: run.runId, keyIds: inactive });
     }
+  }
+
+  /** Adds one schedule whose DescribeSchedule answer was read. */
+  addSchedule(schedule: { scheduleId: string }, tally: RunTally): void {
+    this.#add(tally, (key) => key.schedules++);
+    this.schedules.scanned++;
+    const inactive = this.#inactiveKeyIds(tally);
+    if (inactive.length > 0) this.#schedulesOnInactive.push({ scheduleId: schedule.scheduleId, keyIds: inactive });
   }
 
   addFailure(failure: ScanFailure): void {
     this.workflows.failed++;
     this.failures.push(failure);
+  }
+
+  addScheduleFailure(failure: ScheduleScanFailure): void {
+    this.schedules.failed++;
+    this.scheduleFailures.push(failure);
+  }
+
+  /** Adds the payload counts of one run or schedule, and `count`s it once in each key id it holds payloads under. */
+  #add({ counts }: RunTally, count: (key: KeyTally) => void): void {
+    for (const field of ['total', 'encrypted', 'compressed', 'plain', 'other'] as const) {
+      this.payloads[field] += counts[field];
+    }
+    for (const [keyId, payloads] of Object.entries(counts.byKeyId)) {
+      this.payloads.byKeyId[keyId] = (this.payloads.byKeyId[keyId] ?? 0) + payloads;
+      const key = this.#byKeyId.get(keyId) ?? emptyKeyTally();
+      key.payloads += payloads;
+      count(key);
+      this.#byKeyId.set(keyId, key);
+    }
+  }
+
+  #inactiveKeyIds({ counts }: RunTally): string[] {
+    return Object.keys(counts.byKeyId)
+      .filter((keyId) => keyId !== this.activeKeyId)
+      .sort();
   }
 
   /** The report so far, with a verdict per key id from `keyRing`. */
@@ -144,7 +210,7 @@ export class ScanTally {
     const codec = new EncryptionCodec({ keyRing, requireActiveKey: false });
     const keyIds = new Set([...keyRing.keyIds(), this.activeKeyId, ...this.#byKeyId.keys()]);
     const keys = [...keyIds].sort().map((keyId): KeyScanReport => {
-      const tally = this.#byKeyId.get(keyId) ?? { payloads: 0, openWorkflows: 0, closedWorkflows: 0 };
+      const tally = this.#byKeyId.get(keyId) ?? emptyKeyTally();
       const configured = keyRing.has(keyId);
       const sample = tally.payloads > 0 && configured ? this.samples.get(keyId) : undefined;
       const decrypts = sample ? decryptsWith(codec, sample) : undefined;
@@ -159,16 +225,20 @@ export class ScanTally {
     for (const keyId of Object.keys(this.payloads.byKeyId).sort()) byKeyId[keyId] = this.payloads.byKeyId[keyId]!;
     const byId = (a: { workflowId: string; runId: string }, b: { workflowId: string; runId: string }): number =>
       a.workflowId === b.workflowId ? compare(a.runId, b.runId) : compare(a.workflowId, b.workflowId);
+    const byScheduleId = (a: { scheduleId: string }, b: { scheduleId: string }): number => compare(a.scheduleId, b.scheduleId);
     return {
       namespace: context.namespace,
       query: context.query,
       activeKeyId: this.activeKeyId,
       partial: context.partial,
       workflows: { ...this.workflows },
+      schedules: { ...this.schedules },
       payloads: { ...this.payloads, byKeyId },
       keys,
       openWorkflowsOnInactiveKeys: [...this.#openOnInactive].sort(byId),
+      schedulesOnInactiveKeys: [...this.#schedulesOnInactive].sort(byScheduleId),
       failures: [...this.failures].sort(byId),
+      scheduleFailures: [...this.scheduleFailures].sort(byScheduleId),
       durationMs: context.durationMs,
     };
   }

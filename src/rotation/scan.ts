@@ -11,7 +11,11 @@ import { walkProtoPayloads } from './walk-payloads.js';
 export interface ScanClient {
   workflowService: Pick<
     temporal.api.workflowservice.v1.WorkflowService,
-    'listWorkflowExecutions' | 'getWorkflowExecutionHistory' | 'countWorkflowExecutions'
+    | 'listWorkflowExecutions'
+    | 'getWorkflowExecutionHistory'
+    | 'countWorkflowExecutions'
+    | 'listSchedules'
+    | 'describeSchedule'
   >;
   options: { namespace: string };
 }
@@ -24,7 +28,12 @@ export interface ScanOptions {
   namespace?: string;
   /** A visibility query (`WorkflowType = 'order' AND ExecutionStatus = 'Running'`); default every execution. */
   query?: string;
-  /** Histories read at once; default 8. */
+  /**
+   * Also read every schedule of the namespace (the query does not apply to them): a schedule keeps its start-workflow
+   * action (input, memo, header) and its memo encrypted as its client encoded them. Default true.
+   */
+  schedules?: boolean;
+  /** Histories and schedules read at once; default 8. */
   concurrency?: number;
   /** Stops the scan; it then resolves with what it has, `partial: true`. */
   signal?: AbortSignal;
@@ -32,7 +41,7 @@ export interface ScanOptions {
   onProgress?: (progress: ScanProgress) => void;
 }
 
-/** How far a scan is. */
+/** How far a scan is (in workflow runs; the schedules, read first, are not counted here). */
 export interface ScanProgress {
   /** Runs done: scanned, vanished or failed. */
   done: number;
@@ -43,9 +52,9 @@ export interface ScanProgress {
 }
 
 export const DEFAULT_SCAN_CONCURRENCY = 8;
-/** Executions per ListWorkflowExecutions page: the server's usual maximum. */
+/** Executions per ListWorkflowExecutions page, and schedules per ListSchedules page: the server's usual maximum. */
 const LIST_PAGE_SIZE = 1000;
-/** gRPC NOT_FOUND: the run was deleted, or passed its retention, between the listing and the read. */
+/** gRPC NOT_FOUND: the run (or schedule) was deleted, or passed its retention, between the listing and the read. */
 const GRPC_NOT_FOUND = 5;
 /** WORKFLOW_EXECUTION_STATUS_RUNNING and _PAUSED (temporal.api.enums.v1.WorkflowExecutionStatus): not closed. */
 const OPEN_STATUSES = new Set([1, 8]);
@@ -56,17 +65,40 @@ interface Run {
   open: boolean;
 }
 
+/** What a reader does next: describe a schedule, or read a run's history. */
+type Work = { schedule: string; run?: undefined } | { run: Run; schedule?: undefined };
+
 class Aborted extends Error {}
 
 /**
- * Reads the raw history of every workflow run a visibility query lists (default: all), finds every payload in it
- * wherever the API puts one ({@link walkProtoPayloads}), and reports per key id how many payloads and how many open
- * and closed runs need it, with a verdict: `active`, `referenced`, `unreferenced` (safe to retire) or `missing`
+ * The schedules could not be listed (the scan rejects with it): the server or the credentials may not allow
+ * ListSchedules. `code` and `details` are the gRPC error's, `cause` the error itself. A scan with `schedules: false`
+ * does not list them.
+ */
+export class ScheduleListingError extends Error {
+  override readonly name = 'ScheduleListingError';
+  readonly code: unknown;
+  readonly details: unknown;
+
+  constructor(cause: unknown) {
+    super(`could not list the schedules: ${errorMessage(cause)}`, { cause });
+    this.code = (cause as { code?: unknown })?.code;
+    this.details = (cause as { details?: unknown })?.details;
+  }
+}
+
+/**
+ * Reads the raw history of every workflow run a visibility query lists (default: all), and every schedule of the
+ * namespace (unless `schedules: false`), finds every payload in them wherever the API puts one
+ * ({@link walkProtoPayloads}), and reports per key id how many payloads, how many open and closed runs and how many
+ * schedules need it, with a verdict: `active`, `referenced`, `unreferenced` (safe to retire) or `missing`
  * (unreadable now). The first payload under each configured key id is decrypted, to check that the key is the right one.
  *
- * Runs are read `concurrency` at a time; a run counts once its whole history is read, so an aborted scan (`signal`)
- * resolves with a consistent partial report. A run that vanished meanwhile is counted apart; one whose history
- * cannot be read is listed in `failures` (and then `unreferenced` is not proof). A failure to list rejects.
+ * Schedules are listed and described first, then runs, `concurrency` calls at a time in all; a run counts once its
+ * whole history is read, a schedule once it is described, so an aborted scan (`signal`) resolves with a consistent
+ * partial report. A run or schedule that vanished meanwhile is counted apart; one that cannot be read is listed in
+ * `failures` or `scheduleFailures` (and then `unreferenced` is not proof). A failure to list rejects (for the
+ * schedules, with a {@link ScheduleListingError}).
  *
  * @example
  * const client = new Client({ connection: await Connection.connect({ address }), namespace: 'default' });
@@ -79,8 +111,10 @@ export async function scanWorkflowHistories(client: ScanClient, options: ScanOpt
   const query = options.query ?? '';
   const concurrency = options.concurrency ?? DEFAULT_SCAN_CONCURRENCY;
   if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new RangeError('concurrency must be a positive integer');
+  const readSchedules = options.schedules ?? true;
   const service = client.workflowService;
   const tally = new ScanTally(options.keyRing.activeKeyId);
+  tally.schedules.skipped = !readSchedules;
 
   // One controller for the caller's signal and for a listing failure, which stops every reader.
   const stop = new AbortController();
@@ -104,7 +138,24 @@ export async function scanWorkflowHistories(client: ScanClient, options: ScanOpt
     })
     .catch(() => undefined); // only for the progress display
 
-  async function* listRuns(): AsyncGenerator<Run> {
+  async function* listSchedules(): AsyncGenerator<Work> {
+    let nextPageToken: Uint8Array | undefined;
+    do {
+      const request = { namespace, maximumPageSize: LIST_PAGE_SIZE, ...(nextPageToken ? { nextPageToken } : {}) };
+      let response;
+      try {
+        response = await abortable(service.listSchedules(request), stop.signal);
+      } catch (error) {
+        // NOT_FOUND is the namespace's: the same error as listing the executions would give.
+        if (error instanceof Aborted || (error as { code?: unknown })?.code === GRPC_NOT_FOUND) throw error;
+        throw new ScheduleListingError(error);
+      }
+      for (const entry of response.schedules ?? []) yield { schedule: entry.scheduleId ?? '' };
+      nextPageToken = response.nextPageToken?.length ? response.nextPageToken : undefined;
+    } while (nextPageToken);
+  }
+
+  async function* listRuns(): AsyncGenerator<Work> {
     let nextPageToken: Uint8Array | undefined;
     do {
       const request = { namespace, query, pageSize: LIST_PAGE_SIZE, ...(nextPageToken ? { nextPageToken } : {}) };
@@ -113,10 +164,33 @@ export async function scanWorkflowHistories(client: ScanClient, options: ScanOpt
         const workflowId = info.execution?.workflowId ?? '';
         const runId = info.execution?.runId ?? '';
         progress.listed++;
-        yield { workflowId, runId, open: OPEN_STATUSES.has(Number(info.status ?? 0)) };
+        yield { run: { workflowId, runId, open: OPEN_STATUSES.has(Number(info.status ?? 0)) } };
       }
       nextPageToken = response.nextPageToken?.length ? response.nextPageToken : undefined;
     } while (nextPageToken);
+  }
+
+  /** The schedules first (few, and a listing refused for them fails the scan before the long part), then the runs. */
+  async function* listWork(): AsyncGenerator<Work> {
+    if (readSchedules) yield* listSchedules();
+    yield* listRuns();
+  }
+
+  async function scanSchedule(scheduleId: string): Promise<void> {
+    let response;
+    try {
+      response = await abortable(service.describeSchedule({ namespace, scheduleId }), stop.signal);
+    } catch (error) {
+      if (error instanceof Aborted) throw error;
+      if ((error as { code?: unknown })?.code === GRPC_NOT_FOUND) tally.schedules.vanished++;
+      else tally.addScheduleFailure({ scheduleId, message: errorMessage(error) });
+      return;
+    }
+    // The whole answer: the action's input, memo, header and user metadata, and the schedule's own memo (search
+    // attributes are plain JSON and counted as such).
+    const scheduleTally = new RunTally();
+    walkProtoPayloads(response, (payload) => scheduleTally.add(payload, tally.samples));
+    tally.addSchedule({ scheduleId }, scheduleTally);
   }
 
   async function scanRun(run: Run): Promise<void> {
@@ -143,22 +217,26 @@ export async function scanWorkflowHistories(client: ScanClient, options: ScanOpt
     tally.addRun(run, runTally);
   }
 
-  const runs = listRuns();
+  const work = listWork();
   let listingError: unknown;
   const reader = async (): Promise<void> => {
     try {
       for (;;) {
         if (stop.signal.aborted) return;
-        let next: IteratorResult<Run>;
+        let next: IteratorResult<Work>;
         try {
-          next = await abortable(runs.next(), stop.signal);
+          next = await abortable(work.next(), stop.signal);
         } catch (error) {
           if (!(error instanceof Aborted) && listingError === undefined) listingError = error;
           stop.abort();
           return;
         }
         if (next.done) return;
-        await scanRun(next.value);
+        if (next.value.run === undefined) {
+          await scanSchedule(next.value.schedule);
+          continue;
+        }
+        await scanRun(next.value.run);
         progress.done++;
         report();
       }

@@ -1,5 +1,5 @@
 /**
- * A stand-in for the three WorkflowService calls a scan makes, answering with real protobuf message objects (encoded
+ * A stand-in for the five WorkflowService calls a scan makes, answering with real protobuf message objects (encoded
  * and decoded with @temporalio/proto, so payload bytes arrive as Buffers, exactly as over gRPC).
  */
 import protoModule from '@temporalio/proto';
@@ -23,6 +23,23 @@ export interface FakeRun {
   failWith?: { code: number; details: string };
   /** Hold every history page of this run (after the first `afterPages`) until the promise settles. */
   hold?: { until: Promise<unknown>; afterPages: number };
+}
+
+/** One schedule of the fake server: its start-workflow action's payloads, and its own memo. */
+export interface FakeSchedule {
+  scheduleId: string;
+  /** action.startWorkflow.input */
+  input?: ProtoPayload[];
+  /** action.startWorkflow.memo */
+  memo?: Record<string, ProtoPayload>;
+  /** action.startWorkflow.header */
+  header?: Record<string, ProtoPayload>;
+  /** The schedule's own memo (DescribeScheduleResponse.memo). */
+  scheduleMemo?: Record<string, ProtoPayload>;
+  /** Answer DescribeSchedule with this gRPC status code instead (5 = NOT_FOUND). */
+  failWith?: { code: number; details: string };
+  /** Hold its DescribeSchedule until the promise settles. */
+  hold?: Promise<unknown>;
 }
 
 /** A history of `payloads` in the places an order workflow's history holds them. */
@@ -68,29 +85,103 @@ export function eventsWith(payloads: {
 
 export interface FakeTemporal {
   client: ScanClient;
-  /** Calls of getWorkflowExecutionHistory in flight now, and the most at once. */
+  /** Calls of getWorkflowExecutionHistory and describeSchedule in flight now, and the most at once. */
   inFlight: { now: number; max: number };
   /** Every history request, as workflowId/page. */
   historyRequests: string[];
   listRequests: number;
+  /** Every DescribeSchedule request, as scheduleId. */
+  describeRequests: string[];
+  scheduleListRequests: number;
+}
+
+export interface FakeTemporalOptions {
+  listPageSize?: number;
+  eventsPerPage?: number;
+  namespace?: string;
+  listFailure?: { code: number; details: string };
+  /** The schedules of the namespace (default none). */
+  schedules?: FakeSchedule[];
+  /** Schedules per ListSchedules page, whatever the request asks (default: its maximumPageSize). */
+  schedulePageSize?: number;
+  scheduleListFailure?: { code: number; details: string };
 }
 
 /** A fake server holding `runs`, listing `listPageSize` runs and serving `eventsPerPage` events per page. */
-export function fakeTemporal(
-  runs: FakeRun[],
-  options: { listPageSize?: number; eventsPerPage?: number; namespace?: string; listFailure?: { code: number; details: string } } = {},
-): FakeTemporal {
+export function fakeTemporal(runs: FakeRun[], options: FakeTemporalOptions = {}): FakeTemporal {
   const listPageSize = options.listPageSize ?? 1000;
   const eventsPerPage = options.eventsPerPage ?? 1000;
   const namespace = options.namespace ?? 'default';
+  const schedules = options.schedules ?? [];
   const byId = new Map(runs.map((run) => [`${run.workflowId}/${run.runId ?? `${run.workflowId}-run`}`, run]));
+  const schedulesById = new Map(schedules.map((schedule) => [schedule.scheduleId, schedule]));
+  const enter = (): void => {
+    fake.inFlight.now++;
+    fake.inFlight.max = Math.max(fake.inFlight.max, fake.inFlight.now);
+  };
   const fake: FakeTemporal = {
     inFlight: { now: 0, max: 0 },
     historyRequests: [],
     listRequests: 0,
+    describeRequests: [],
+    scheduleListRequests: 0,
     client: {
       options: { namespace },
       workflowService: {
+        async listSchedules(request: { namespace?: string | null; maximumPageSize?: number | null; nextPageToken?: Uint8Array | null }) {
+          fake.scheduleListRequests++;
+          if (request.namespace !== namespace) throw grpcError(5, `namespace ${request.namespace} not found`);
+          if (options.scheduleListFailure) throw grpcError(options.scheduleListFailure.code, options.scheduleListFailure.details);
+          const pageSize = options.schedulePageSize ?? (request.maximumPageSize || 1000);
+          const start = request.nextPageToken?.length ? Number(Buffer.from(request.nextPageToken).toString()) : 0;
+          const page = schedules.slice(start, start + pageSize);
+          const next = start + pageSize < schedules.length ? Buffer.from(String(start + pageSize)) : Buffer.alloc(0);
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          const response = service.ListSchedulesResponse.fromObject({
+            schedules: page.map((schedule) => ({
+              scheduleId: schedule.scheduleId,
+              info: { workflowType: { name: 'orderWorkflow' } },
+              // A listing entry carries the memo too; the scan describes each schedule anyway.
+              ...(schedule.scheduleMemo ? { memo: { fields: schedule.scheduleMemo } } : {}),
+            })),
+            nextPageToken: next,
+          });
+          return service.ListSchedulesResponse.decode(service.ListSchedulesResponse.encode(response).finish());
+        },
+        async describeSchedule(request: { namespace?: string | null; scheduleId?: string | null }) {
+          const scheduleId = request.scheduleId ?? '';
+          fake.describeRequests.push(scheduleId);
+          enter();
+          try {
+            await new Promise((resolve) => setTimeout(resolve, 1));
+            const schedule = schedulesById.get(scheduleId);
+            if (!schedule || request.namespace !== namespace) throw grpcError(5, `schedule ${scheduleId} not found`);
+            if (schedule.failWith) throw grpcError(schedule.failWith.code, schedule.failWith.details);
+            if (schedule.hold) await schedule.hold;
+            const response = service.DescribeScheduleResponse.fromObject({
+              schedule: {
+                spec: { interval: [{ interval: { seconds: 3600 } }] },
+                action: {
+                  startWorkflow: {
+                    workflowId: `${scheduleId}-workflow`,
+                    workflowType: { name: 'orderWorkflow' },
+                    taskQueue: { name: 'orders' },
+                    ...(schedule.input ? { input: { payloads: schedule.input } } : {}),
+                    ...(schedule.memo ? { memo: { fields: schedule.memo } } : {}),
+                    ...(schedule.header ? { header: { fields: schedule.header } } : {}),
+                  },
+                },
+                state: { paused: true, notes: 'paused by the test' },
+              },
+              info: { actionCount: 0 },
+              ...(schedule.scheduleMemo ? { memo: { fields: schedule.scheduleMemo } } : {}),
+              conflictToken: Buffer.from('1'),
+            });
+            return service.DescribeScheduleResponse.decode(service.DescribeScheduleResponse.encode(response).finish());
+          } finally {
+            fake.inFlight.now--;
+          }
+        },
         async countWorkflowExecutions() {
           return service.CountWorkflowExecutionsResponse.fromObject({ count: runs.length });
         },
@@ -118,8 +209,7 @@ export function fakeTemporal(
           const run = byId.get(key);
           const page = request.nextPageToken?.length ? Number(Buffer.from(request.nextPageToken).toString()) : 0;
           fake.historyRequests.push(`${request.execution?.workflowId}/${page}`);
-          fake.inFlight.now++;
-          fake.inFlight.max = Math.max(fake.inFlight.max, fake.inFlight.now);
+          enter();
           try {
             await new Promise((resolve) => setTimeout(resolve, 1));
             if (!run) throw grpcError(5, `workflow execution ${key} not found`);

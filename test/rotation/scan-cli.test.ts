@@ -66,13 +66,13 @@ describe('temporal-codec scan', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(
-      /^scanned 3 workflow run\(s\) in namespace "default" \(all executions\) in \d+\.\d s: 1 open, 2 closed; 4 payload\(s\), 3 encrypted\n/,
+      /^scanned 3 workflow run\(s\) and 0 schedule\(s\) in namespace "default" \(all executions\) in \d+\.\d s: 1 open, 2 closed; 4 payload\(s\), 3 encrypted\n/,
     );
     expect(result.stdout).toContain(
       [
-        'KEY ID  VERDICT     PAYLOADS  OPEN  CLOSED  NOTE',
-        'new     active             1     0       1  new payloads are encrypted with it',
-        'old     referenced         2     1       1  keep: 1 open and 1 closed workflow(s) need it',
+        'KEY ID  VERDICT     PAYLOADS  OPEN  CLOSED  SCHEDULES  NOTE',
+        'new     active             1     0       1          0  new payloads are encrypted with it',
+        'old     referenced         2     1       1          0  keep: 1 open and 1 closed workflow(s) need it',
         '',
         'open workflows still on a non-active key (1):',
         '  order-open-old  run order-open-old-run  old',
@@ -87,15 +87,15 @@ describe('temporal-codec scan', () => {
       { workflowId: 'w', open: false, events: eventsWith({ input: [encrypted('new', 1), encrypted('gone', 2)] }) },
     ]);
     const result = await scan([]);
-    expect(result.stdout).toMatch(/^gone +missing +1 +0 +1 +UNREADABLE: no key configured$/m);
-    expect(result.stdout).toMatch(/^old +unreferenced +0 +0 +0 +safe to retire$/m);
+    expect(result.stdout).toMatch(/^gone +missing +1 +0 +1 +0 +UNREADABLE: no key configured$/m);
+    expect(result.stdout).toMatch(/^old +unreferenced +0 +0 +0 +0 +safe to retire$/m);
   });
 
   it('does not call a key safe to retire from a scan limited by --query', async () => {
     connection.fake = fakeTemporal([{ workflowId: 'w', open: false, events: eventsWith({ input: [encrypted('new', 1)] }) }]);
     const result = await scan(['--query', "WorkflowType = 'orderWorkflow'"]);
     expect(result.stdout).toContain('(executions matching "WorkflowType = \'orderWorkflow\'")');
-    expect(result.stdout).toMatch(/^old +unreferenced +0 +0 +0 +no payload in what was scanned \(not a complete scan\)$/m);
+    expect(result.stdout).toMatch(/^old +unreferenced +0 +0 +0 +0 +no payload in what was scanned \(not a complete scan\)$/m);
   });
 
   it('prints the whole report as JSON with --output json', async () => {
@@ -137,6 +137,82 @@ describe('temporal-codec scan', () => {
     );
   });
 
+  it('keeps a key that only a schedule still uses, and lists the schedules on old keys', async () => {
+    connection.fake = fakeTemporal(
+      [{ workflowId: 'order-new', open: false, events: eventsWith({ input: [encrypted('new', SECRET_ORDER)] }) }],
+      {
+        schedules: [
+          { scheduleId: 'nightly-orders', input: [encrypted('old', SECRET_ORDER)], memo: { placedBy: encrypted('old', SECRET_ORDER.email) } },
+          { scheduleId: 'hourly-orders', input: [encrypted('new', SECRET_ORDER)] },
+        ],
+      },
+    );
+    const result = await scan([]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^scanned 1 workflow run\(s\) and 2 schedule\(s\) in namespace "default" \(all executions\)/);
+    expect(result.stdout).toContain(
+      [
+        'KEY ID  VERDICT     PAYLOADS  OPEN  CLOSED  SCHEDULES  NOTE',
+        'new     active             2     0       1          1  new payloads are encrypted with it',
+        'old     referenced         2     0       0          1  keep: 1 schedule(s) need it',
+        '',
+        'schedules still on a non-active key (1):',
+        '  nightly-orders  old',
+        '',
+      ].join('\n'),
+    );
+
+    const json = await scan(['-o', 'json']);
+    const report = JSON.parse(json.stdout) as ScanReport;
+    expect(report.schedules).toEqual({ skipped: false, scanned: 2, vanished: 0, failed: 0 });
+    expect(report.schedulesOnInactiveKeys).toEqual([{ scheduleId: 'nightly-orders', keyIds: ['old'] }]);
+    expect(report.keys.map((key) => [key.keyId, key.verdict, key.schedules])).toEqual([
+      ['new', 'active', 1],
+      ['old', 'referenced', 1],
+    ]);
+  });
+
+  it('with --no-schedules, reads no schedule and calls no key safe to retire', async () => {
+    connection.fake = fakeTemporal(runs().slice(2), { schedules: [{ scheduleId: 'nightly-orders', input: [encrypted('old', SECRET_ORDER)] }] });
+    const result = await scan(['--no-schedules']);
+    expect(result.code).toBe(0);
+    expect(connection.fake.scheduleListRequests).toBe(0);
+    expect(result.stdout).toMatch(/^scanned 1 workflow run\(s\) in namespace "default" \(all executions; schedules not read\) in /);
+    expect(result.stdout).toMatch(/^old +unreferenced +0 +0 +0 +- +no payload in what was scanned \(not a complete scan\)$/m);
+    expect(result.stdout).not.toContain('schedules still on');
+    const report = JSON.parse((await scan(['--no-schedules', '-o', 'json'])).stdout) as ScanReport;
+    expect(report.schedules).toEqual({ skipped: true, scanned: 0, vanished: 0, failed: 0 });
+    expect(report.keys.find((key) => key.keyId === 'old')).toMatchObject({ verdict: 'unreferenced', schedules: 0 });
+  });
+
+  it('exits 1 when the schedules cannot be listed, pointing at --no-schedules', async () => {
+    connection.fake = fakeTemporal(runs(), { scheduleListFailure: { code: 7, details: 'request unauthorized' } });
+    const result = await scan([]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe('temporal-codec: could not list the schedules: request unauthorized (--no-schedules skips them)\n');
+    expect(connection.closed).toBe(1);
+    expect((await scan(['--no-schedules'])).code).toBe(0);
+  });
+
+  it('exits 1 naming the first schedule it could not read, and does not call a key safe to retire', async () => {
+    connection.fake = fakeTemporal(runs().slice(2), {
+      schedules: [
+        { scheduleId: 'denied', failWith: { code: 7, details: 'permission denied' } },
+        { scheduleId: 'gone-meanwhile', failWith: { code: 5, details: 'not found' } },
+      ],
+    });
+    const result = await scan([]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('; 1 schedule(s) deleted while scanning; 1 schedule(s) COULD NOT BE READ');
+    expect(result.stdout).toMatch(/^old +unreferenced +0 +0 +0 +0 +no payload in what was scanned \(not a complete scan\)$/m);
+    expect(result.stderr).toBe(
+      'temporal-codec: 1 schedule(s) could not be read, so the report does not cover them ' +
+        '(first schedule: denied: permission denied)\n',
+    );
+  });
+
   it('exits 2 on a bad --concurrency or --output', async () => {
     connection.fake = fakeTemporal(runs());
     expect((await scan(['--concurrency', '0'])).code).toBe(2);
@@ -168,7 +244,7 @@ describe('temporal-codec scan', () => {
     const report = JSON.parse(result.stdout) as ScanReport;
     expect(report.partial).toBe(true);
     expect(report.workflows.scanned).toBe(3);
-    expect(result.stderr).toBe('temporal-codec: interrupted: the report is partial (3 workflow run(s) scanned)\n');
+    expect(result.stderr).toBe('temporal-codec: interrupted: the report is partial (3 workflow run(s) and 0 schedule(s) scanned)\n');
     expect(process.listenerCount('SIGINT')).toBe(listenersBefore);
     expect(connection.closed).toBe(1);
   });

@@ -1,8 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { KeyRing } from '../../src/keys/key-ring.js';
 import { scanWorkflowHistories } from '../../src/rotation/index.js';
+import { ScheduleListingError } from '../../src/rotation/scan.js';
 import { testKey } from '../helpers/keys.js';
-import { eventsWith, type FakeRun, fakeTemporal, grpcError } from './fake-temporal.js';
+import { eventsWith, type FakeRun, type FakeSchedule, fakeTemporal, grpcError } from './fake-temporal.js';
 import { encrypted, foreign, KEYS, plain, searchAttribute } from './fixtures.js';
 
 /** `old` and `new` configured, `new` active, and `retired`, configured but used by no payload. */
@@ -55,12 +56,15 @@ describe('scanWorkflowHistories', () => {
       failures: [],
     });
     expect(report.keys).toEqual([
-      { keyId: 'gone', verdict: 'missing', active: false, configured: false, decrypts: undefined, payloads: 1, openWorkflows: 0, closedWorkflows: 1 },
-      { keyId: 'new', verdict: 'active', active: true, configured: true, decrypts: true, payloads: 3, openWorkflows: 2, closedWorkflows: 1 },
-      { keyId: 'old', verdict: 'referenced', active: false, configured: true, decrypts: true, payloads: 5, openWorkflows: 1, closedWorkflows: 1 },
-      { keyId: 'retired', verdict: 'unreferenced', active: false, configured: true, decrypts: undefined, payloads: 0, openWorkflows: 0, closedWorkflows: 0 },
+      { keyId: 'gone', verdict: 'missing', active: false, configured: false, decrypts: undefined, payloads: 1, openWorkflows: 0, closedWorkflows: 1, schedules: 0 },
+      { keyId: 'new', verdict: 'active', active: true, configured: true, decrypts: true, payloads: 3, openWorkflows: 2, closedWorkflows: 1, schedules: 0 },
+      { keyId: 'old', verdict: 'referenced', active: false, configured: true, decrypts: true, payloads: 5, openWorkflows: 1, closedWorkflows: 1, schedules: 0 },
+      { keyId: 'retired', verdict: 'unreferenced', active: false, configured: true, decrypts: undefined, payloads: 0, openWorkflows: 0, closedWorkflows: 0, schedules: 0 },
     ]);
     expect(report.openWorkflowsOnInactiveKeys).toEqual([{ workflowId: 'open-old', runId: 'open-old-run', keyIds: ['old'] }]);
+    expect(report.schedules).toEqual({ skipped: false, scanned: 0, vanished: 0, failed: 0 });
+    expect(report.schedulesOnInactiveKeys).toEqual([]);
+    expect(report.scheduleFailures).toEqual([]);
   });
 
   it('calls a key id missing when its configured key does not decrypt its payloads', async () => {
@@ -148,7 +152,9 @@ describe('scanWorkflowHistories', () => {
 
   it('uses the namespace it is given, else the client\'s', async () => {
     const fake = fakeTemporal(rotationRuns(), { namespace: 'orders' });
-    await expect(scanWorkflowHistories(fake.client, { keyRing, namespace: 'default' })).rejects.toMatchObject({ code: 5 });
+    const wrongNamespace = scanWorkflowHistories(fake.client, { keyRing, namespace: 'default' });
+    await expect(wrongNamespace).rejects.toMatchObject({ code: 5, details: 'namespace default not found' });
+    await expect(wrongNamespace).rejects.not.toBeInstanceOf(ScheduleListingError);
     const report = await scanWorkflowHistories(fake.client, { keyRing });
     expect(report.namespace).toBe('orders');
   });
@@ -192,5 +198,163 @@ describe('scanWorkflowHistories', () => {
     expect(report.payloads.byKeyId).toEqual({ new: 1, old: 1 });
     expect(report.keys.map((key) => key.keyId)).not.toContain('gone');
     expect(fake.historyRequests).toContain('half/0');
+  });
+});
+
+describe('scanWorkflowHistories: schedules', () => {
+  /** Every workflow already on `new`: only schedules can still need `old`. */
+  const rotatedRuns = (): FakeRun[] => [
+    { workflowId: 'closed-new', open: false, events: eventsWith({ input: [encrypted('new', 1)] }) },
+    { workflowId: 'open-new', open: true, events: eventsWith({ input: [encrypted('new', 2)] }) },
+  ];
+
+  it('keeps a key referenced by a schedule alone, counting the schedules, and lists the schedules on old keys', async () => {
+    const schedules: FakeSchedule[] = [
+      {
+        scheduleId: 'nightly-old',
+        input: [encrypted('old', { order: 'nightly' })],
+        memo: { placedBy: encrypted('old', 'ada@example.com') },
+        header: { traceparent: plain('00-4bf9') },
+      },
+      // Only its own memo is under `old`: that is a reference too.
+      { scheduleId: 'memo-old', input: [encrypted('new', 1)], scheduleMemo: { team: encrypted('old', 'billing') } },
+      { scheduleId: 'hourly-new', input: [encrypted('new', { order: 'hourly' })] },
+    ];
+    const fake = fakeTemporal(rotatedRuns(), { schedules });
+    const report = await scanWorkflowHistories(fake.client, { keyRing });
+    expect(fake.describeRequests.sort()).toEqual(['hourly-new', 'memo-old', 'nightly-old']);
+    expect(report.schedules).toEqual({ skipped: false, scanned: 3, vanished: 0, failed: 0 });
+    expect(report.workflows).toMatchObject({ scanned: 2, open: 1, closed: 1 });
+    // 2 history payloads; 6 schedule payloads (one plain header).
+    expect(report.payloads).toMatchObject({ total: 8, encrypted: 7, plain: 1, byKeyId: { new: 4, old: 3 } });
+    expect(report.keys.find((key) => key.keyId === 'old')).toEqual({
+      keyId: 'old',
+      verdict: 'referenced',
+      active: false,
+      configured: true,
+      decrypts: true,
+      payloads: 3,
+      openWorkflows: 0,
+      closedWorkflows: 0,
+      schedules: 2,
+    });
+    expect(report.keys.find((key) => key.keyId === 'new')).toMatchObject({ verdict: 'active', schedules: 2, openWorkflows: 1, closedWorkflows: 1 });
+    expect(report.keys.find((key) => key.keyId === 'retired')).toMatchObject({ verdict: 'unreferenced', schedules: 0 });
+    expect(report.schedulesOnInactiveKeys).toEqual([
+      { scheduleId: 'memo-old', keyIds: ['old'] },
+      { scheduleId: 'nightly-old', keyIds: ['old'] },
+    ]);
+    expect(report.openWorkflowsOnInactiveKeys).toEqual([]);
+  });
+
+  it('calls a key only schedules use, and nobody holds, missing', async () => {
+    const fake = fakeTemporal(rotatedRuns(), { schedules: [{ scheduleId: 'lost', input: [encrypted('gone', 1)] }] });
+    const report = await scanWorkflowHistories(fake.client, { keyRing });
+    expect(report.keys.find((key) => key.keyId === 'gone')).toMatchObject({ verdict: 'missing', configured: false, schedules: 1 });
+    const wrongOld = KeyRing.fromKeys({ new: KEYS.new, old: testKey('not the old key') }, 'new');
+    const withOld = fakeTemporal(rotatedRuns(), { schedules: [{ scheduleId: 's', input: [encrypted('old', 1)] }] });
+    const checked = await scanWorkflowHistories(withOld.client, { keyRing: wrongOld });
+    expect(checked.keys.find((key) => key.keyId === 'old')).toMatchObject({ verdict: 'missing', configured: true, decrypts: false, schedules: 1 });
+  });
+
+  it('with schedules: false, neither lists nor reads them, and says so', async () => {
+    const fake = fakeTemporal(rotatedRuns(), {
+      schedules: [{ scheduleId: 'nightly-old', input: [encrypted('old', 1)] }],
+      scheduleListFailure: { code: 7, details: 'not allowed' },
+    });
+    const report = await scanWorkflowHistories(fake.client, { keyRing, schedules: false });
+    expect(fake.scheduleListRequests).toBe(0);
+    expect(fake.describeRequests).toEqual([]);
+    expect(report.schedules).toEqual({ skipped: true, scanned: 0, vanished: 0, failed: 0 });
+    expect(report.keys.find((key) => key.keyId === 'old')).toMatchObject({ verdict: 'unreferenced', payloads: 0, schedules: 0 });
+    expect(report.schedulesOnInactiveKeys).toEqual([]);
+  });
+
+  it('reads every page of the schedule listing', async () => {
+    const schedules = Array.from({ length: 7 }, (_, index): FakeSchedule => ({
+      scheduleId: `s${index}`,
+      input: [encrypted(index === 6 ? 'old' : 'new', index)],
+    }));
+    const fake = fakeTemporal(rotatedRuns(), { schedules, schedulePageSize: 3 });
+    const report = await scanWorkflowHistories(fake.client, { keyRing, concurrency: 2 });
+    expect(fake.scheduleListRequests).toBe(3);
+    expect(fake.describeRequests.sort()).toEqual(schedules.map((schedule) => schedule.scheduleId).sort());
+    expect(report.schedules.scanned).toBe(7);
+    // The last schedule of the last page is the one that still needs `old`.
+    expect(report.keys.find((key) => key.keyId === 'old')).toMatchObject({ verdict: 'referenced', schedules: 1 });
+    expect(report.schedulesOnInactiveKeys).toEqual([{ scheduleId: 's6', keyIds: ['old'] }]);
+  });
+
+  it('describes schedules and reads histories at most `concurrency` at once in all', async () => {
+    const runs = Array.from({ length: 20 }, (_, index): FakeRun => ({
+      workflowId: `w${index}`,
+      open: false,
+      events: eventsWith({ input: [encrypted('new', index)] }),
+    }));
+    const schedules = Array.from({ length: 20 }, (_, index): FakeSchedule => ({ scheduleId: `s${index}`, input: [encrypted('new', index)] }));
+    for (const concurrency of [1, 3]) {
+      const fake = fakeTemporal(runs, { schedules });
+      const report = await scanWorkflowHistories(fake.client, { keyRing, concurrency });
+      expect(report.schedules.scanned).toBe(20);
+      expect(report.workflows.scanned).toBe(20);
+      expect(fake.inFlight.max).toBe(concurrency);
+    }
+  });
+
+  it('counts a schedule deleted between the listing and the describe apart, and lists one it cannot read', async () => {
+    const fake = fakeTemporal(rotatedRuns(), {
+      schedules: [
+        { scheduleId: 'kept', input: [encrypted('old', 1)] },
+        { scheduleId: 'deleted', failWith: { code: 5, details: 'schedule not found' } },
+        { scheduleId: 'broken', failWith: { code: 14, details: 'connection reset' } },
+      ],
+    });
+    const report = await scanWorkflowHistories(fake.client, { keyRing });
+    expect(report.schedules).toEqual({ skipped: false, scanned: 1, vanished: 1, failed: 1 });
+    expect(report.scheduleFailures).toEqual([{ scheduleId: 'broken', message: 'connection reset' }]);
+    expect(report.failures).toEqual([]);
+    expect(report.keys.find((key) => key.keyId === 'old')).toMatchObject({ verdict: 'referenced', schedules: 1 });
+  });
+
+  it('rejects with a ScheduleListingError when the schedules cannot be listed, before reading any history', async () => {
+    const fake = fakeTemporal(rotatedRuns(), { scheduleListFailure: { code: 7, details: 'ListSchedules not allowed' } });
+    const scan = scanWorkflowHistories(fake.client, { keyRing });
+    await expect(scan).rejects.toBeInstanceOf(ScheduleListingError);
+    await expect(scan).rejects.toMatchObject({
+      code: 7,
+      details: 'ListSchedules not allowed',
+      message: 'could not list the schedules: ListSchedules not allowed',
+    });
+    expect(fake.historyRequests).toEqual([]);
+  });
+
+  it('stops when aborted and reports, marked partial, only the schedules it described', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const schedules: FakeSchedule[] = [
+      { scheduleId: 'done-1', input: [encrypted('old', 1)] },
+      { scheduleId: 'done-2', input: [encrypted('new', 2)] },
+      ...Array.from({ length: 10 }, (_, index): FakeSchedule => ({
+        scheduleId: `held-${index}`,
+        input: [encrypted('gone', index)],
+        hold: held,
+      })),
+    ];
+    const controller = new AbortController();
+    const fake = fakeTemporal(rotatedRuns(), { schedules });
+    const scan = scanWorkflowHistories(fake.client, { keyRing, concurrency: 3, signal: controller.signal });
+    await vi.waitFor(() => expect(fake.describeRequests).toContain('held-0'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    controller.abort();
+    const report = await scan;
+    release();
+    expect(report.partial).toBe(true);
+    expect(report.schedules).toEqual({ skipped: false, scanned: 2, vanished: 0, failed: 0 });
+    expect(report.workflows.scanned).toBe(0);
+    expect(report.payloads.byKeyId).toEqual({ new: 1, old: 1 });
+    expect(report.keys.map((key) => key.keyId)).not.toContain('gone');
+    expect(fake.historyRequests).toEqual([]);
   });
 });
