@@ -15,21 +15,39 @@ import { CliExit, type CliIo } from './io.js';
 const HELP_AFTER = `
 Every flag has an environment variable; a flag wins over its variable, a variable over the config file.
 
-Keys (read once at start-up; never logged, only their fingerprints):
+Keys (never logged, only their fingerprints):
   TEMPORAL_ENCRYPTION_KEY_<id>   the key for key id <id> (base64:..., hex:..., or 32+ bytes of text)
   TEMPORAL_ENCRYPTION_KEY        the key for every id without a variable of its own
-  --keys-dir DIR                 one file per key id (a mounted Kubernetes Secret)
+  --keys-dir DIR                 one file per key id (a mounted Kubernetes Secret); DIR/.active-key-id, if present,
+                                 names the active key id. Reloaded without a restart on SIGHUP and when the files
+                                 change; a key set that does not load is rejected and the previous one kept.
+  --namespace-keys FILE          per namespace, the key ids it may decode and the one it encodes with:
+                                   production: {keyIds: [prod-2025, prod-2026], activeKeyId: prod-2026}
+                                   staging: {keyIds: ["staging-*"], activeKeyId: staging-1}
+                                 ("*" as a namespace serves the rest; without it, other namespaces get 404;
+                                 or a namespaces: section in --config)
+
+Authentication (required off loopback; a request with no namespace is for namespace "default"):
+  --auth-tokens-file FILE        static bearer tokens, YAML or JSON (TEMPORAL_CODEC_AUTH_TOKENS: the same JSON):
+                                   - {name: ci, tokenSha256: <hex>, namespaces: [staging], rights: [decode]}
+                                   - {name: ops, token: <32+ chars>, namespaces: "*", rights: [decode, encode]}
+  --oidc-issuer URL | --jwks-url URL   JWTs (the Web UI's access token), with --jwt-audience, and --jwt-issuer
+                                 for --jwks-url. Rights come from the permissions claim, Temporal's format
+                                 "<namespace>:<role>": read (or more) decodes, write (or more) encodes;
+                                 "system:admin" covers every namespace.
+  401: no or bad token; 403: a good token without the right; 503: the identity provider's keys cannot be fetched.
 
 Routes:
   POST <any prefix>/encode, POST <any prefix>/decode   {"payloads": [...]} in and out
   GET /livez, GET /readyz (503 while shutting down), GET /metrics (Prometheus)
 
 Security: an unauthenticated codec server decrypts for anyone who can reach it. Off loopback it refuses to start
-unless --allow-unauthenticated says a proxy in front of it authenticates every request.
+without authentication, unless --allow-unauthenticated says a proxy in front of it authenticates every request.
 
 Examples:
   TEMPORAL_ENCRYPTION_KEY_default=base64:... temporal-codec serve --cors-origins http://localhost:8233
-  temporal-codec serve --host 0.0.0.0 --allow-unauthenticated --tls-cert tls.crt --tls-key tls.key --workers 2
+  temporal-codec serve --host 0.0.0.0 --auth-tokens-file tokens.yaml --tls-cert tls.crt --tls-key tls.key --workers 2
+  temporal-codec serve --host 0.0.0.0 --oidc-issuer https://idp.example.com/ --jwt-audience temporal-ui
 `;
 
 /** Each option: flags, what it does and its default, and the variable that sets it when the flag is absent. */
@@ -57,6 +75,17 @@ const OPTIONS: readonly (readonly [flags: string, description: string, variable:
   ['--compression-threshold <size>', 'compress payloads from this serialized size; default 1024', CODEC_ENV.compressionThreshold],
   ['--no-compression', 'do not compress on encode (decode still inflates binary/zlib)', `${CODEC_ENV.enableCompression}=false`],
   ['--allow-unauthenticated', 'serve off loopback without authentication', `${SERVE_ENV.allowUnauthenticated}=true`],
+  ['--auth-tokens-file <file>', 'static bearer tokens with their namespaces and rights (YAML or JSON)', SERVE_ENV.authTokensFile],
+  ['--oidc-issuer <url>', "verify JWTs against this issuer's keys (from its discovery document)", SERVE_ENV.oidcIssuer],
+  ['--jwks-url <url>', 'verify JWTs against the key set at this URL', SERVE_ENV.jwksUrl],
+  ['--jwt-issuer <iss>', 'required iss claim; default the --oidc-issuer', SERVE_ENV.jwtIssuer],
+  ['--jwt-audience <list>', 'accepted aud values, comma-separated (required with JWTs)', SERVE_ENV.jwtAudience],
+  ['--jwt-algorithms <list>', 'accepted signature algorithms; default RS256,ES256 (never HS*, never none)', SERVE_ENV.jwtAlgorithms],
+  ['--jwt-permissions-claim <name>', 'claim with "<namespace>:<role>" permissions; default permissions', SERVE_ENV.jwtPermissionsClaim],
+  ['--jwt-token-source <source>', 'access (Authorization), id (Authorization-Extras) or either; default access', SERVE_ENV.jwtTokenSource],
+  ['--jwks-timeout <duration>', 'time one fetch of the discovery document or key set may take; default 3s', SERVE_ENV.jwksTimeout],
+  ['--anonymous-decode-namespaces <list>', 'namespaces whose payloads may be decoded without a token; default none', SERVE_ENV.anonymousDecodeNamespaces],
+  ['--namespace-keys <file>', 'per-namespace key ids and active key (YAML or JSON)', SERVE_ENV.namespaceKeys],
 ];
 
 /** Registers `temporal-codec serve`: the remote codec server for the Temporal Web UI and CLI. */

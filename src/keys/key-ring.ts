@@ -121,6 +121,23 @@ export class KeyRing {
     return new KeyRing(activeKeyId, this.#keys, this.#fallback);
   }
 
+  /**
+   * A ring that holds only the keys serving `keyIds` (each under the id as listed, its own key or the fallback key)
+   * and no fallback, so that it decrypts payloads of those ids and of no other; `activeKeyId` defaults to this
+   * ring's. Ids this ring has no key for are left out: check with {@link KeyRing.has} first.
+   *
+   * @example
+   * const production = ring.restrictedTo(['prod-2025', 'prod-2026'], 'prod-2026');
+   */
+  restrictedTo(keyIds: Iterable<string>, activeKeyId: string = this.activeKeyId): KeyRing {
+    const keys = new Map<string, KeyEntry>();
+    for (const keyId of keyIds) {
+      const entry = this.#entryFor(keyId);
+      if (entry) keys.set(keyId, entry);
+    }
+    return new KeyRing(activeKeyId, keys, undefined);
+  }
+
   #entryFor(keyId: string): KeyEntry | undefined {
     // A payload without an encryption-key-id names no key: it is not "an id without a key of its own".
     if (keyId === '') return undefined;

@@ -24,9 +24,15 @@ export interface CodecServerDeps {
   logger: Logger;
   /** The codecs for every namespace; or give `codecsFor`. */
   codecs?: ServerCodecs;
-  /** The codecs for one namespace (per-namespace keys come in a later issue); default: `codecs` for all. */
+  /**
+   * The codecs for one namespace, looked up once per request (see namespaces.ts for per-namespace keys and
+   * key-reload.ts for hot reload); default: `codecs` for all.
+   */
   codecsFor?: CodecsLookup;
-  /** Access control for the codec routes; default: none (the start-up check keeps such a server on loopback). */
+  /**
+   * Access control for the codec routes (see auth/authorizer.ts); default: none (the start-up check keeps such a
+   * server on loopback).
+   */
   authorize?: AuthorizeHook;
   /** Default: a new ServerMetrics with its own registry. */
   metrics?: ServerMetrics;

@@ -59,12 +59,20 @@ export async function runPrimary(config: ServeConfig, logger: Logger, stderr: (t
     const checkDone = (): void => {
       if (stopping && Object.keys(cluster.workers ?? {}).length === 0) {
         for (const [signal, handler] of handlers) process.off(signal, handler);
+        process.off('SIGHUP', forwardHangUp);
         logger.info('codec server stopped');
         resolve(failed ? 1 : 0);
       }
     };
     const handlers = (['SIGTERM', 'SIGINT'] as const).map((signal) => [signal, () => stop(signal)] as const);
     for (const [signal, handler] of handlers) process.on(signal, handler);
+    // Each worker holds its own keys: SIGHUP to the primary (what an operator sends) reloads them all. Only workers
+    // that listen have their handler; one still starting reads the keys as they are now anyway.
+    const forwardHangUp = (): void => {
+      logger.info({ workers: listening.size }, 'SIGHUP: asking every worker to reload its keys');
+      for (const id of listening) cluster.workers?.[id]?.process.kill('SIGHUP');
+    };
+    process.on('SIGHUP', forwardHangUp);
 
     let announced = false;
     cluster.on('listening', (worker, address) => {

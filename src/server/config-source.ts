@@ -21,12 +21,25 @@ export const SERVE_ENV = {
   logLevel: 'TEMPORAL_CODEC_LOG_LEVEL',
   workers: 'TEMPORAL_CODEC_WORKERS',
   allowUnauthenticated: 'TEMPORAL_CODEC_ALLOW_UNAUTHENTICATED',
+  authTokensFile: 'TEMPORAL_CODEC_AUTH_TOKENS_FILE',
+  /** The token list itself (JSON); a variable only, since a command line is visible to every user of the host. */
+  authTokens: 'TEMPORAL_CODEC_AUTH_TOKENS',
+  jwksUrl: 'TEMPORAL_CODEC_JWKS_URL',
+  oidcIssuer: 'TEMPORAL_CODEC_OIDC_ISSUER',
+  jwtIssuer: 'TEMPORAL_CODEC_JWT_ISSUER',
+  jwtAudience: 'TEMPORAL_CODEC_JWT_AUDIENCE',
+  jwtAlgorithms: 'TEMPORAL_CODEC_JWT_ALGORITHMS',
+  jwtPermissionsClaim: 'TEMPORAL_CODEC_JWT_PERMISSIONS_CLAIM',
+  jwtTokenSource: 'TEMPORAL_CODEC_JWT_TOKEN_SOURCE',
+  jwksTimeout: 'TEMPORAL_CODEC_JWKS_TIMEOUT',
+  anonymousDecodeNamespaces: 'TEMPORAL_CODEC_ANONYMOUS_DECODE_NAMESPACES',
+  namespaceKeys: 'TEMPORAL_CODEC_NAMESPACE_KEYS',
 } as const;
 
 type SettingName = keyof typeof SERVE_ENV;
 
 /** The flags of `temporal-codec serve` as Commander hands them over: only those given on the command line. */
-export type ServeFlags = { [name in Exclude<SettingName, 'allowUnauthenticated'>]?: string } & {
+export type ServeFlags = { [name in Exclude<SettingName, 'allowUnauthenticated' | 'authTokens'>]?: string } & {
   maxDecompressedBytes?: string;
   keyId?: string;
   keysDir?: string;
@@ -58,7 +71,7 @@ export class SettingsReader {
   ) {}
 
   given(name: SettingName): Given | undefined {
-    const flag = this.flags[name];
+    const flag = (this.flags as Record<string, unknown>)[name];
     if (typeof flag === 'string') {
       return { text: flag, source: `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` };
     }

@@ -9,9 +9,11 @@ import {
   KeyConfigError,
   type KeyRing,
   loadCodecOptions,
-  loadKeyRing,
 } from '../index.js';
+import { type AuthSettings, readAuthSettings } from './auth/auth-config.js';
 import { type Env, SERVE_ENV, type ServeFlags, SettingsReader } from './config-source.js';
+import { type KeySource, loadServerKeyRing } from './key-reload.js';
+import { type NamespaceKeyMap, namespaceKeyProblems, readNamespaceKeys } from './namespaces.js';
 import { formatSize, parseDuration, parseSize } from './units.js';
 
 /** What one codec server instance needs: limits, timeouts, CORS and TLS. No process concerns. */
@@ -54,6 +56,10 @@ export interface ServeConfig extends ServerSettings {
   workers: number;
   /** Serve off loopback without authentication (a decryption oracle for anyone who can reach it). */
   allowUnauthenticated: boolean;
+  /** Who may decode and encode; absent: anyone who can connect. */
+  auth?: AuthSettings;
+  /** Each namespace's key ids and active key; absent: every namespace shares the key ring. */
+  namespaceKeys?: NamespaceKeyMap;
   /** Codec options after defaults, config file, `TEMPORAL_CODEC_*` variables and flags. */
   codec: Required<Omit<CodecOptions, 'keysDir'>> & { keysDir?: string };
 }
@@ -101,6 +107,8 @@ export interface LoadedServeConfig {
   config: ServeConfig;
   /** Present when encryption is enabled. */
   keyRing?: KeyRing;
+  /** Where the keys were read from, to read them again on reload; present when encryption is enabled. */
+  keySource?: KeySource;
   /** Things worth a log line (a long text key); never key values. */
   warnings: string[];
 }
@@ -134,14 +142,24 @@ export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig 
       `the headers timeout (${headersTimeout} ms) must not exceed the request timeout (${requestTimeout} ms)`,
     );
   }
-  if (!isLoopback(host) && !allowUnauthenticated) {
+  const auth = readAuthSettings(reader);
+  if (!isLoopback(host) && !allowUnauthenticated && !auth) {
     problems.push(
       `refusing to listen on ${host} without authentication: an open codec server decrypts for anyone who can ` +
-        `reach it. Listen on 127.0.0.1, or pass --allow-unauthenticated (${SERVE_ENV.allowUnauthenticated}=true) ` +
-        'if a proxy in front of it authenticates every request',
+        'reach it. Configure tokens (--auth-tokens-file or TEMPORAL_CODEC_AUTH_TOKENS) or JWT verification ' +
+        '(--oidc-issuer or --jwks-url), listen on 127.0.0.1, or pass --allow-unauthenticated ' +
+        `(${SERVE_ENV.allowUnauthenticated}=true) if a proxy in front of it authenticates every request`,
     );
   }
+  if (auth && allowUnauthenticated) {
+    warnings.push('--allow-unauthenticated has no effect: authentication is configured and every request needs it');
+  }
   const tls = reader.tls();
+  if (auth && !tls && !isLoopback(host)) {
+    warnings.push(
+      `tokens reach ${host} over plain http: serve https (--tls-cert, --tls-key) unless a proxy in front terminates TLS`,
+    );
+  }
 
   const problemsBeforeCodec = problems.length;
   const codec = readCodecOptions(flags, env, problems);
@@ -154,12 +172,20 @@ export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig 
     );
   }
 
+  const namespaceKeys = readNamespaceKeys(reader, flags.config ?? env[CODEC_ENV.configFile]);
+  if (namespaceKeys && !codec.enableEncryption) {
+    problems.push('namespace keys (--namespace-keys or the namespaces section) need encryption, which is disabled');
+  }
+
   let keyRing: KeyRing | undefined;
+  let keySource: KeySource | undefined;
   // Keys depend on the codec options (keysDir, encryptionKeyID): with those broken, a key problem would mislead.
   if (codec.enableEncryption && codecOk) {
+    const { keysDir, encryptionKeyID } = codec;
+    keySource = { env: keyVariables(env), ...(keysDir !== undefined ? { keysDir } : {}), encryptionKeyID };
     try {
-      const { keysDir, encryptionKeyID } = codec;
-      keyRing = loadKeyRing({ env, keysDir, encryptionKeyID, onWarning: (warning) => warnings.push(warning) });
+      keyRing = loadServerKeyRing(keySource, (warning) => warnings.push(warning));
+      if (namespaceKeys) problems.push(...namespaceKeyProblems(namespaceKeys, keyRing));
     } catch (error) {
       if (error instanceof KeyConfigError) problems.push(...error.problems);
       else throw error;
@@ -185,9 +211,16 @@ export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig 
     logLevel,
     workers,
     allowUnauthenticated,
+    ...(auth ? { auth } : {}),
+    ...(namespaceKeys ? { namespaceKeys } : {}),
     codec,
   };
-  return { config, keyRing, warnings };
+  return { config, keyRing, ...(keySource ? { keySource } : {}), warnings };
+}
+
+/** The key variables only: a reload reads them again, and nothing else of the environment needs keeping. */
+function keyVariables(env: Env): Env {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith('TEMPORAL_ENCRYPTION_KEY')));
 }
 
 /** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */

@@ -1,12 +1,16 @@
 import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream, Logger } from 'pino';
+import { KeyConfigError, type KeyRing } from '../index.js';
 import { createCodecServer } from './app.js';
+import { createAccessControl } from './auth/auth-config.js';
 import { askPrimaryForMetrics, runPrimary, serveClusterMetrics } from './cluster.js';
-import { createServerCodecs } from './codecs.js';
+import type { CodecsLookup } from './codec-route.js';
 import type { LoadedServeConfig } from './config.js';
+import { KeyReloader, loadServerKeyRing } from './key-reload.js';
 import { createLogger } from './logging.js';
 import { ServerMetrics } from './metrics.js';
+import { buildCodecSet, namespaceKeyProblems } from './namespaces.js';
 
 /** How `runServe` meets the process. */
 export interface RunServeOptions {
@@ -39,9 +43,22 @@ async function runWorker(loaded: LoadedServeConfig, logger: Logger, stderr: (tex
   for (const warning of warnings) logger.warn(warning);
   const metrics = new ServerMetrics();
   if (cluster.isWorker) serveClusterMetrics(metrics.registry);
+  const { codecsFor, reloader } = createKeys(loaded, logger, metrics);
+  // SIGHUP reloads the keys (Node's default for it is to exit). In a cluster the primary forwards it to each worker.
+  const onHangUp = (): void => {
+    if (reloader) reloader.reload('SIGHUP');
+    else logger.info('SIGHUP: no keys to reload (encryption is disabled)');
+  };
+  process.on('SIGHUP', onHangUp);
+  const access = config.auth ? createAccessControl(config.auth, { logger, registry: metrics.registry }) : undefined;
+  access?.issuerKeys?.warmUp().then(
+    () => logger.info({ keys: access.issuerKeys!.describe() }, "fetched the identity provider's key set"),
+    (error: Error) => logger.warn({ problem: error.message }, "cannot fetch the identity provider's key set yet"),
+  );
   const codecServer = createCodecServer(config, {
     logger,
-    codecs: createServerCodecs({ ...config.codec, ...(keyRing ? { keyRing } : {}) }),
+    codecsFor,
+    ...(access ? { authorize: access.authorize } : {}),
     metrics,
     ...(cluster.isWorker ? { metricsText: askPrimaryForMetrics } : {}),
   });
@@ -76,7 +93,9 @@ async function runWorker(loaded: LoadedServeConfig, logger: Logger, stderr: (tex
         ?.describe()
         .map((k) => ({ keyId: k.keyId, fingerprint: k.fingerprint, active: k.active, source: k.source.name })),
       corsOrigins: config.corsOrigins,
-      authentication: 'none',
+      authentication: access?.describe ?? 'none',
+      ...(config.namespaceKeys ? { namespaceKeys: Object.fromEntries(config.namespaceKeys) } : {}),
+      ...(config.codec.keysDir !== undefined ? { keysDir: config.codec.keysDir, hotReload: true } : {}),
     },
     cluster.isWorker ? 'worker listening' : 'codec server listening',
   );
@@ -85,12 +104,44 @@ async function runWorker(loaded: LoadedServeConfig, logger: Logger, stderr: (tex
   const stopped = new Promise<NodeJS.Signals>((resolve) => (stop = resolve));
   const handlers = SIGNALS.map((signal) => [signal, () => stop(signal)] as const);
   for (const [signal, handler] of handlers) process.on(signal, handler);
+  reloader?.watch();
   logger.info({ signal: await stopped }, 'stopping');
+  reloader?.close();
   // The handlers stay while draining, so that a second signal does not kill the process with Node's default.
   await codecServer.shutdown();
   for (const [signal, handler] of handlers) process.off(signal, handler);
+  process.off('SIGHUP', onHangUp);
   logger.info('codec server stopped');
   // A worker's IPC channel would keep it alive; Node's cluster module exits a worker whose primary went away.
   if (cluster.isWorker) cluster.worker?.disconnect();
   return 0;
+}
+
+/**
+ * The codecs, and when encryption is on the reloader that swaps them when the keys change. Namespace keys are checked
+ * against every new key set: one that lacks a key a namespace uses is rejected like a malformed one.
+ */
+function createKeys(
+  loaded: LoadedServeConfig,
+  logger: Logger,
+  metrics: ServerMetrics,
+): { codecsFor: CodecsLookup; reloader?: KeyReloader } {
+  const { config, keyRing, keySource } = loaded;
+  const onForeignKey = (namespace: string, keyId: string): void =>
+    logger.warn({ namespace, keyId }, "refused a payload whose key id is not one of the namespace's keys");
+  const build = (ring: KeyRing | undefined) => buildCodecSet(config.codec, ring, config.namespaceKeys, onForeignKey);
+  if (!keyRing || !keySource) return { codecsFor: build(undefined).codecsFor };
+  const reloader = new KeyReloader({
+    initial: { ...build(keyRing), keyRing },
+    load: (onWarning) => loadServerKeyRing(keySource, onWarning),
+    build: (ring) => {
+      const problems = config.namespaceKeys ? namespaceKeyProblems(config.namespaceKeys, ring) : [];
+      if (problems.length > 0) throw new KeyConfigError(problems);
+      return build(ring);
+    },
+    logger,
+    ...(keySource.keysDir !== undefined ? { keysDir: keySource.keysDir } : {}),
+    registry: metrics.registry,
+  });
+  return { codecsFor: reloader.codecsFor, reloader };
 }

@@ -119,8 +119,9 @@ describe('serve configuration', () => {
     for (const host of ['0.0.0.0', '::', '10.0.0.5', 'codec.internal']) {
       expect(problemsOf({ host })).toEqual([
         `refusing to listen on ${host} without authentication: an open codec server decrypts for anyone who can ` +
-          'reach it. Listen on 127.0.0.1, or pass --allow-unauthenticated (TEMPORAL_CODEC_ALLOW_UNAUTHENTICATED=true) ' +
-          'if a proxy in front of it authenticates every request',
+          'reach it. Configure tokens (--auth-tokens-file or TEMPORAL_CODEC_AUTH_TOKENS) or JWT verification ' +
+          '(--oidc-issuer or --jwks-url), listen on 127.0.0.1, or pass --allow-unauthenticated ' +
+          '(TEMPORAL_CODEC_ALLOW_UNAUTHENTICATED=true) if a proxy in front of it authenticates every request',
       ]);
       expect(problemsOf({ host, allowUnauthenticated: true })).toEqual([]);
       expect(problemsOf({}, { ...ENV, TEMPORAL_CODEC_HOST: host, TEMPORAL_CODEC_ALLOW_UNAUTHENTICATED: 'true' })).toEqual([]);

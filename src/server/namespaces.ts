@@ -1,0 +1,203 @@
+import { readFileSync } from 'node:fs';
+import type { Payload } from '@temporalio/common';
+import { parseDocument } from 'yaml';
+import { type CodecOptions, EncryptionCodec, encryptionKeyIdOf, type KeyRing } from '../index.js';
+import { validKeyId } from '../keys/load-key-ring.js';
+import { AuthError } from './auth/auth-error.js';
+import { DEFAULT_NAMESPACE } from './auth/permissions.js';
+import type { CodecsLookup } from './codec-route.js';
+import type { SettingsReader } from './config-source.js';
+import { createServerCodecs, type ServerCodecs } from './codecs.js';
+
+/** The keys of one namespace: the key ids it may decode (exact, or a prefix ending in `*`) and the one it encodes with. */
+export interface NamespaceKeys {
+  keyIds: readonly string[];
+  /**
+   * The key id it encodes with; absent: the key set's active id (`--key-id`, or `.active-key-id` in the keys
+   * directory, which a reload picks up), which must then be one of `keyIds`.
+   */
+  activeKeyId?: string;
+}
+
+/** Namespace name to its keys; the entry `"*"` serves every namespace without one of its own. */
+export type NamespaceKeyMap = ReadonlyMap<string, NamespaceKeys>;
+export const OTHER_NAMESPACES = '*';
+
+/**
+ * Reads `{ <namespace>: { keyIds: [...], activeKeyId } }` (from `--namespace-keys` or the `namespaces:` section of
+ * the config file). Problems go to `problems`, naming `where` and the namespace.
+ */
+export function parseNamespaceKeys(value: unknown, where: string, problems: string[]): NamespaceKeyMap | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || Object.keys(value).length === 0) {
+    problems.push(`${where} must map namespace names to {keyIds: [...], activeKeyId}`);
+    return undefined;
+  }
+  const map = new Map<string, NamespaceKeys>();
+  for (const [namespace, entry] of Object.entries(value)) {
+    const at = `${where}: namespace "${namespace.slice(0, 100)}"`;
+    const before = problems.length;
+    const fields = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>;
+    for (const field of Object.keys(fields)) {
+      if (field !== 'keyIds' && field !== 'activeKeyId') problems.push(`${at} has an unknown field "${field.slice(0, 40)}"`);
+    }
+    const { activeKeyId } = fields;
+    if (activeKeyId !== undefined && (typeof activeKeyId !== 'string' || !validKeyId(activeKeyId))) {
+      problems.push(`${at}: activeKeyId must be a key id (1-128 printable characters)`);
+    }
+    const keyIds = fields.keyIds ?? (typeof activeKeyId === 'string' ? [activeKeyId] : undefined);
+    if (keyIds === undefined) {
+      problems.push(`${at} needs keyIds, the key ids it may decode, or activeKeyId`);
+    } else if (!Array.isArray(keyIds) || keyIds.length === 0 || !keyIds.every((id) => typeof id === 'string' && validKeyId(id))) {
+      problems.push(`${at}: keyIds must be a non-empty list of key ids (a trailing * matches by prefix)`);
+    } else if (typeof activeKeyId === 'string' && !keyIds.some((pattern) => matches(pattern, activeKeyId))) {
+      problems.push(`${at}: activeKeyId "${activeKeyId}" must be one of its keyIds`);
+    }
+    if (problems.length === before) {
+      map.set(namespace, { keyIds: keyIds as string[], ...(typeof activeKeyId === 'string' ? { activeKeyId } : {}) });
+    }
+  }
+  return map;
+}
+
+/** Reads a namespace-keys file: YAML or JSON, the mapping itself or `{namespaces: {...}}`. */
+export function readNamespaceKeysFile(path: string, source: string, problems: string[]): NamespaceKeyMap | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    problems.push(`${source}: ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    return undefined;
+  }
+  const document = parseDocument(text);
+  if (document.errors.length > 0) {
+    problems.push(`${source}: ${path} is not valid YAML or JSON`);
+    return undefined;
+  }
+  const root = document.toJSON() as Record<string, unknown> | null;
+  const mapping = root && typeof root === 'object' && 'namespaces' in root ? root.namespaces : root;
+  return parseNamespaceKeys(mapping, `${source} ${path}`, problems);
+}
+
+/**
+ * The namespace keys of `--namespace-keys` (`TEMPORAL_CODEC_NAMESPACE_KEYS`), or of the `namespaces:` section of the
+ * config file; undefined when neither is given. A broken config file was already reported by the codec options.
+ */
+export function readNamespaceKeys(reader: SettingsReader, configFile: string | undefined): NamespaceKeyMap | undefined {
+  const given = reader.given('namespaceKeys');
+  let section: unknown;
+  if (configFile) {
+    try {
+      const root = parseDocument(readFileSync(configFile, 'utf8')).toJSON() as Record<string, unknown> | null;
+      section = root && typeof root === 'object' ? root.namespaces : undefined;
+    } catch {
+      section = undefined;
+    }
+  }
+  if (given && section !== undefined) {
+    reader.problems.push(`${given.source} and the namespaces section of ${configFile}: give one of them`);
+    return undefined;
+  }
+  if (given) return readNamespaceKeysFile(given.text, given.source, reader.problems);
+  if (section === undefined || section === null) return undefined;
+  return parseNamespaceKeys(section, `${configFile}: namespaces`, reader.problems);
+}
+
+function matches(pattern: string, keyId: string): boolean {
+  return pattern.endsWith('*') ? keyId.startsWith(pattern.slice(0, -1)) : pattern === keyId;
+}
+
+/** The key ids a namespace may use in this ring: its exact ids and every ring id one of its prefixes matches. */
+export function namespaceKeyIds(entry: NamespaceKeys, ring: KeyRing): string[] {
+  const ids = new Set(entry.keyIds.filter((pattern) => !pattern.endsWith('*')));
+  for (const id of ring.keyIds()) if (entry.keyIds.some((pattern) => matches(pattern, id))) ids.add(id);
+  return [...ids];
+}
+
+/**
+ * What the mapping needs that the ring lacks: every exact key id and every active key id must have a key, and a
+ * namespace that follows the ring's active id must list it.
+ */
+export function namespaceKeyProblems(map: NamespaceKeyMap, ring: KeyRing): string[] {
+  const problems: string[] = [];
+  for (const [namespace, entry] of map) {
+    const active = entry.activeKeyId ?? ring.activeKeyId;
+    if (entry.activeKeyId === undefined && !entry.keyIds.some((pattern) => matches(pattern, active))) {
+      problems.push(
+        `namespace "${namespace}" encodes with the active key id "${active}", which is not one of its keyIds ` +
+          '(give it an activeKeyId of its own, or list that key id)',
+      );
+      continue;
+    }
+    const missing = entry.keyIds.filter((id) => !id.endsWith('*') && !ring.has(id));
+    if (!missing.includes(active) && !ring.has(active)) missing.unshift(active);
+    for (const id of missing) problems.push(`namespace "${namespace}" uses key id "${id}", which has no key`);
+  }
+  return problems;
+}
+
+/** An encryption codec that decodes only payloads of its namespace's key ids, refusing others by name. */
+class NamespaceEncryptionCodec extends EncryptionCodec {
+  readonly #namespace: string;
+  readonly #where: string;
+  readonly #onForeignKey: (namespace: string, keyId: string) => void;
+
+  constructor(keyRing: KeyRing, namespace: string, onForeignKey: (namespace: string, keyId: string) => void) {
+    super({ keyRing });
+    this.#namespace = namespace;
+    this.#where =
+      namespace === OTHER_NAMESPACES
+        ? 'a namespace without keys of its own (the "*" entry)'
+        : `namespace ${JSON.stringify(namespace)}`;
+    this.#onForeignKey = onForeignKey;
+  }
+
+  override decryptPayload(payload: Payload): Payload {
+    const keyId = encryptionKeyIdOf(payload);
+    if (keyId !== undefined && !this.keyRing.has(keyId)) {
+      this.#onForeignKey(this.#namespace, keyId);
+      // The same answer whether the id has a key in another namespace or none at all: no oracle across namespaces.
+      throw new AuthError(
+        'forbidden_key',
+        `a payload encrypted with key id ${JSON.stringify(keyId.slice(0, 128))} may not be decoded in ` +
+          `${this.#where}: that key id is not one of the namespace's keys`,
+      );
+    }
+    return super.decryptPayload(payload);
+  }
+}
+
+/** The codecs of one key set: one `ServerCodecs` for every namespace, or one per mapped namespace. Immutable. */
+export interface CodecSet {
+  keyRing: KeyRing | undefined;
+  codecsFor: CodecsLookup;
+}
+
+/**
+ * Builds the codecs of a key set. Without a mapping, every namespace shares `keyRing`. With one, a namespace gets a
+ * ring restricted to its key ids ({@link KeyRing.restrictedTo}) that encrypts with its active key; a namespace with
+ * no entry (and no `"*"` entry) gets none, which the codec route answers with 404. A request without a namespace is
+ * for {@link DEFAULT_NAMESPACE}. Call {@link namespaceKeyProblems} first.
+ */
+export function buildCodecSet(
+  options: CodecOptions,
+  keyRing: KeyRing | undefined,
+  map: NamespaceKeyMap | undefined,
+  onForeignKey: (namespace: string, keyId: string) => void = () => {},
+): CodecSet {
+  // The ring decides the active key id (createPayloadCodecs would let an encryptionKeyID option override it).
+  const { encryptionKeyID: _active, keysDir: _dir, ...codecOptions } = options;
+  options = codecOptions;
+  const shared = createServerCodecs({ ...options, ...(keyRing ? { keyRing } : {}) });
+  if (!map || !keyRing) return { keyRing, codecsFor: () => shared };
+  const byNamespace = new Map<string, ServerCodecs>();
+  for (const [namespace, entry] of map) {
+    const ring = keyRing.restrictedTo(namespaceKeyIds(entry, keyRing), entry.activeKeyId ?? keyRing.activeKeyId);
+    const codecs = createServerCodecs({ ...options, keyRing: ring });
+    byNamespace.set(namespace, { ...codecs, encryption: new NamespaceEncryptionCodec(ring, namespace, onForeignKey) });
+  }
+  const other = byNamespace.get(OTHER_NAMESPACES);
+  return {
+    keyRing,
+    codecsFor: (namespace) => byNamespace.get(namespace ?? DEFAULT_NAMESPACE) ?? other,
+  };
+}
