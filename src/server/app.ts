@@ -9,12 +9,20 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { lingerOnClose } from './body.js';
 import { type AuthorizeHook, type CodecsLookup, createCodecHandler } from './codec-route.js';
 import type { ServerCodecs } from './codecs.js';
 import { DEFAULT_SETTINGS, type ServerSettings } from './config.js';
 import { createCorsMiddleware } from './cors.js';
 import { errorBody, HttpError, toHttpError, writeError } from './errors.js';
-import { contextOf, createHttpLogger, type RequestContext, requestIdOf, setContext } from './logging.js';
+import {
+  contextOf,
+  logRequest,
+  type RequestContext,
+  requestIdOf,
+  type ResponseWithError,
+  setContext,
+} from './logging.js';
 import { ServerMetrics } from './metrics.js';
 import { createOpsApp } from './ops-app.js';
 import { isCodecRoute, matchRoute, type RouteMatch } from './routes.js';
@@ -71,7 +79,6 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
   const { logger } = deps;
   const metrics = deps.metrics ?? new ServerMetrics();
   const codecsFor: CodecsLookup = deps.codecsFor ?? (() => deps.codecs);
-  const httpLogger = createHttpLogger(logger);
   const cors = createCorsMiddleware(s);
   const state = { draining: false };
   const inFlight = new Set<ServerResponse>();
@@ -79,8 +86,9 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
   const fail = (req: IncomingMessage, res: ServerResponse, error: unknown): void => {
     const context = contextOf(req);
     const httpError = toHttpError(error, context?.id ?? '-');
-    // pino-http puts res.err, with its stack, on the request's line: the log has the bug, the client a plain 500.
-    if (httpError.status >= 500) res.err = error instanceof Error ? error : new Error(String(error));
+    // A bug's error, with its stack, goes on the request's line: the log has the bug, the client a plain 500. (A 503,
+    // say while the identity provider is down, is a condition to watch, not a bug: a warn line without a stack.)
+    if (httpError.code === 'internal') (res as ResponseWithError).err = error instanceof Error ? error : new Error(String(error));
     if (context) context.fields.error = { code: httpError.code, message: httpError.message };
     writeError(res, httpError);
   };
@@ -113,16 +121,24 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
     setContext(req, context);
     res.setHeader('X-Request-Id', context.id);
     if (state.draining) res.setHeader('Connection', 'close');
-    httpLogger(req, res);
+    // The request's child logger: the authorizer adds the principal to it; the completion line is written on it.
+    const requestLog = logger.child({ requestId: context.id });
+    (req as IncomingMessage & { log?: Logger }).log = requestLog;
     metrics.requestStarted();
     inFlight.add(res);
     res.once('close', () => {
       inFlight.delete(res);
       const status = res.writableFinished ? String(res.statusCode) : 'aborted';
       metrics.requestFinished(route.name, status, (performance.now() - context.startedAt) / 1000);
+      logRequest(requestLog, req, res, context);
       const { bytesIn, bytesOut } = context.fields;
       if (bytesIn !== undefined) metrics.bodyBytes(route.name, bytesIn, bytesOut ?? 0);
     });
+    if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
+      // RFC 9112 section 3.2: an HTTP/1.1 request without Host is a 400 (Node's own check would answer with no body).
+      res.setHeader('Connection', 'close');
+      return fail(req, res, new HttpError('bad_request', 'an HTTP/1.1 request needs a Host header'));
+    }
     try {
       cors(req, res, (error?: unknown) => {
         if (error) return fail(req, res, error);
@@ -135,6 +151,8 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
   };
 
   const options = {
+    // Checked in the listener instead, to answer with a JSON error like every other refusal.
+    requireHostHeader: false,
     headersTimeout: s.headersTimeout,
     requestTimeout: s.requestTimeout,
     connectionsCheckingInterval: s.connectionsCheckingInterval,
@@ -149,6 +167,14 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
     answerClientError(error, socket, logger, metrics),
   );
+  // An Expect other than 100-continue: Node would answer 417 with no body; this listener replaces that answer.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    res.setHeader('Connection', 'close');
+    lingerOnClose(req.socket);
+    writeError(res, new HttpError('expectation_failed', 'the only Expect this server supports is 100-continue'));
+    metrics.rejected(417);
+    logger.debug({ status: 417 }, 'client error: unsupported Expect');
+  });
 
   let closing: Promise<void> | undefined;
   return {

@@ -31,6 +31,15 @@ export function createCorsMiddleware(settings: Pick<ServerSettings, 'corsOrigins
   return (req, res, next) => {
     // Answers differ by Origin, allowed or not: a shared cache must key on it.
     res.setHeader('Vary', 'Origin');
-    middleware(req, res, next);
+    if (req.method === 'OPTIONS') return middleware(req, res, next);
+    // An actual request gets exactly the headers the cors package sets for it (none for another origin), set here
+    // directly: the package's per-request option handling costs about a tenth of a 1 KiB decode.
+    const origin = req.headers.origin;
+    if (origin !== undefined && allowed.has(origin)) {
+      res.setHeader('Access-Control-Allow-Origin', origin);
+      res.setHeader('Access-Control-Allow-Credentials', 'true');
+      res.setHeader('Access-Control-Expose-Headers', 'X-Request-Id');
+    }
+    next();
   };
 }

@@ -17,6 +17,7 @@ const ERRORS = {
   download_not_supported: [404, 'Not Found: external storage downloads are not supported'],
   method_not_allowed: [405, 'Method Not Allowed'],
   request_timeout: [408, 'Request Timeout'],
+  expectation_failed: [417, 'Expectation Failed'],
   body_too_large: [413, 'Payload Too Large: request body'],
   decoded_too_large: [413, 'Payload Too Large: decoded payloads'],
   unsupported_media_type: [415, 'Unsupported Media Type: send application/json'],

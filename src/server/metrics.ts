@@ -23,6 +23,7 @@ export class ServerMetrics {
   // prom-client hashes label objects on every call; the hot path reuses bound children instead.
   readonly #requestChildren = new Map<string, { inc: (n?: number) => void }>();
   readonly #durationChildren = new Map<string, { observe: (v: number) => void }>();
+  readonly #children = new Map<string, { inc: (n?: number) => void }>();
 
   constructor(options: { registry?: Registry; defaultMetrics?: boolean } = {}) {
     const registry = (this.registry = options.registry ?? new Registry());
@@ -108,16 +109,26 @@ export class ServerMetrics {
   }
 
   bodyBytes(route: RouteName, bytesIn: number, bytesOut: number): void {
-    if (bytesIn > 0) this.#bytesIn.labels(route).inc(bytesIn);
-    if (bytesOut > 0) this.#bytesOut.labels(route).inc(bytesOut);
+    if (bytesIn > 0) this.#child(this.#bytesIn, `in ${route}`, route).inc(bytesIn);
+    if (bytesOut > 0) this.#child(this.#bytesOut, `out ${route}`, route).inc(bytesOut);
+  }
+
+  /** The bound child of a labelled counter, made once per label set (label sets are bounded, see the class). */
+  #child(metric: Counter<string>, key: string, ...labels: string[]): { inc: (n?: number) => void } {
+    let child = this.#children.get(key);
+    if (!child) {
+      child = metric.labels(...labels);
+      this.#children.set(key, child);
+    }
+    return child;
   }
 
   /** Counts one request's payloads, given as key label -> count. */
   payloads(operation: 'encode' | 'decode', namespace: string | undefined, byKey: ReadonlyMap<string, number>): void {
     const ns = this.#namespaceLabel(namespace);
     for (const [keyId, count] of byKey) {
-      this.#payloads.labels(operation, ns, keyId).inc(count);
-      if (operation === 'encode' && keyId !== 'none') this.#encryptions.labels(keyId).inc(count);
+      this.#child(this.#payloads, `${operation} ${ns} ${keyId}`, operation, ns, keyId).inc(count);
+      if (operation === 'encode' && keyId !== 'none') this.#child(this.#encryptions, `enc ${keyId}`, keyId).inc(count);
     }
   }
 

@@ -115,6 +115,36 @@ describe('errors', () => {
     expect((await server.call({ method: 'GET', path: '/livez' })).status).toBe(200);
   });
 
+  /** Writes `request` on a fresh connection and resolves with everything the server sends until it closes. */
+  function rawExchange(request: string): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      const socket = connect(server.port, '127.0.0.1', () => socket.write(request));
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+  }
+
+  it('answers an Expect other than 100-continue with a JSON 417 and closes the connection', async () => {
+    const response = await rawExchange(
+      'POST /decode HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 200-ok\r\nContent-Length: 15\r\n\r\n{"payloads":[]}',
+    );
+    expect(response).toMatch(/^HTTP\/1\.1 417 Expectation Failed\r\n/);
+    expect(response).toMatch(/\r\nContent-Type: application\/json\r\n/i);
+    expect(response).toMatch(/\r\nConnection: close\r\n/i);
+    expect(response).toContain('{"error":{"code":"expectation_failed","message":"the only Expect this server supports is 100-continue"}}');
+  });
+
+  it('answers an HTTP/1.1 request without Host with a JSON 400, and an HTTP/1.0 one without Host normally', async () => {
+    const missing = await rawExchange('GET /livez HTTP/1.1\r\n\r\n');
+    expect(missing).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(missing).toMatch(/\r\nX-Request-Id: /i);
+    expect(missing).toContain('{"error":{"code":"bad_request","message":"an HTTP/1.1 request needs a Host header"}}');
+    const old = await rawExchange('GET /livez HTTP/1.0\r\n\r\n');
+    expect(old).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
   it('answers a payload encrypted under an unknown key id with 422, naming the index and key id, not the data', async () => {
     const stranger = new EncryptionCodec({ keyRing: KeyRing.fromKeys({ retired: Buffer.alloc(32, 7) }, 'retired') });
     const payloads = [encryptedSecret, payloadJson(stranger.encryptPayload(jsonPayload({ ssn: SECRET })))];
