@@ -15,8 +15,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 
-interface Command {
-  id: number;
+/** One run, as the driver (./load.ts) asks for it. */
+export interface LoadRun {
   url: string;
   bodyFile: string;
   connections: number;
@@ -27,6 +27,10 @@ interface Command {
   overallRate?: number;
   /** A JSON array of {method, path, headers, body} that each connection cycles through, instead of one body. */
   requestsFile?: string;
+}
+
+interface Command extends LoadRun {
+  id: number;
   go?: boolean;
 }
 

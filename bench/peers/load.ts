@@ -2,21 +2,10 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { LoadResult } from './load-generator.js';
+import type { LoadResult, LoadRun } from './load-generator.js';
 import { canPin, REPO_ROOT } from './targets.js';
 
-export type { LoadResult };
-
-export interface LoadRun {
-  url: string;
-  bodyFile: string;
-  connections: number;
-  warmupSeconds: number;
-  seconds: number;
-  headers?: Record<string, string>;
-  overallRate?: number;
-  requestsFile?: string;
-}
+export type { LoadResult, LoadRun };
 
 export interface LoadGenerator {
   pid: number;

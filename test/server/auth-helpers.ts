@@ -2,6 +2,7 @@
  * A local identity provider for the auth tests: a JWKS and an OIDC discovery document on 127.0.0.1 whose fetches are
  * counted and which can be told to hang or fail, and tokens signed here with jose.
  */
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose';
@@ -169,5 +170,29 @@ export function codecHeaders(token: string | undefined, namespace?: string, extr
     ...(namespace !== undefined ? { 'X-Namespace': namespace } : {}),
     ...(token !== undefined ? { Authorization: `Bearer ${token}` } : {}),
     ...extra,
+  };
+}
+
+/**
+ * For a test file: one identity provider for all its tests (reset to answering normally after each), and the servers
+ * a test starts, closed after it.
+ */
+export function useIdp(): { readonly idp: Idp; servers: TestServer[] } {
+  let idp: Idp | undefined;
+  const servers: TestServer[] = [];
+  beforeAll(async () => {
+    idp = await startIdp();
+  });
+  afterAll(() => idp?.close());
+  afterEach(async () => {
+    idp!.mode = 'ok';
+    idp!.issuer = idp!.url;
+    for (const server of servers.splice(0)) await server.close();
+  });
+  return {
+    get idp() {
+      return idp!;
+    },
+    servers,
   };
 }

@@ -3,30 +3,20 @@
  * hangs or fails costs one bounded wait, then fast 503s, while everything else keeps being served.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tokenDigest } from '../../src/server/auth/static-tokens.js';
-import { codecHeaders, type Idp, jwtSettings, PLAIN_BODY, signToken, startAuthServer, startIdp } from './auth-helpers.js';
+import { codecHeaders, jwtSettings, PLAIN_BODY, signToken, startAuthServer, useIdp } from './auth-helpers.js';
 import type { TestServer } from './helpers.js';
 
-let idp: Idp;
-const servers: TestServer[] = [];
-
-beforeAll(async () => {
-  idp = await startIdp();
-});
-afterAll(() => idp.close());
-afterEach(async () => {
-  idp.mode = 'ok';
-  idp.issuer = idp.url;
-  for (const server of servers.splice(0)) await server.close();
-});
+const idps = useIdp();
+const { servers } = idps;
 
 const READ = { permissions: ['default:read'] };
 const STATIC_TOKEN = randomBytes(32).toString('base64url');
 
 async function jwtServer(overrides: Parameters<typeof jwtSettings>[1] = {}) {
   const server = await startAuthServer({
-    jwt: jwtSettings(idp, overrides),
+    jwt: jwtSettings(idps.idp, overrides),
     tokens: [{ name: 'service', digest: tokenDigest(STATIC_TOKEN), namespaces: '*', rights: new Set(['decode']) }],
   });
   servers.push(server);
@@ -52,18 +42,18 @@ async function load(total: number, concurrency: number, send: (i: number) => Pro
 describe('the key set is cached', () => {
   it('fetches the JWKS once for 400 requests, 40 at a time, with RS256 and ES256 tokens', async () => {
     const server = await jwtServer();
-    const tokens = await Promise.all([signToken(idp, READ), signToken(idp, READ, { key: idp.ec })]);
-    const before = idp.jwksFetches;
+    const tokens = await Promise.all([signToken(idps.idp, READ), signToken(idps.idp, READ, { key: idps.idp.ec })]);
+    const before = idps.idp.jwksFetches;
     const statuses = await load(400, 40, (i) => decode(server, tokens[i % 2]!));
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
-    expect(idp.jwksFetches - before).toBe(1);
+    expect(idps.idp.jwksFetches - before).toBe(1);
   });
 
   it('fetches again at most once per cache period under a steady load', async () => {
     const cacheMaxAge = 300;
     const server = await jwtServer({ cacheMaxAge, cooldown: cacheMaxAge });
-    const token = await signToken(idp, READ);
-    const before = idp.jwksFetches;
+    const token = await signToken(idps.idp, READ);
+    const before = idps.idp.jwksFetches;
     const started = Date.now();
     let sent = 0;
     while (Date.now() - started < 1_500) {
@@ -72,7 +62,7 @@ describe('the key set is cached', () => {
       sent += 20;
     }
     const periods = Math.ceil((Date.now() - started) / cacheMaxAge);
-    const fetches = idp.jwksFetches - before;
+    const fetches = idps.idp.jwksFetches - before;
     expect(fetches).toBeGreaterThanOrEqual(2);
     expect(fetches).toBeLessThanOrEqual(periods + 1);
     expect(sent).toBeGreaterThan(10 * fetches);
@@ -80,33 +70,33 @@ describe('the key set is cached', () => {
 
   it('refetches for unknown key ids at most once per cooldown, however many arrive', async () => {
     const server = await jwtServer({ cooldown: 60_000 });
-    await decode(server, await signToken(idp, READ));
-    const before = idp.jwksFetches;
-    const forged = await Promise.all(Array.from({ length: 50 }, (_, i) => signToken(idp, READ, { kid: `unknown-${i}` })));
+    await decode(server, await signToken(idps.idp, READ));
+    const before = idps.idp.jwksFetches;
+    const forged = await Promise.all(Array.from({ length: 50 }, (_, i) => signToken(idps.idp, READ, { kid: `unknown-${i}` })));
     const statuses = await load(50, 10, (i) => decode(server, forged[i]!));
     expect(new Set(statuses)).toEqual(new Set([401]));
-    expect(idp.jwksFetches - before).toBeLessThanOrEqual(1);
+    expect(idps.idp.jwksFetches - before).toBeLessThanOrEqual(1);
   });
 
   it('finds the key set through OIDC discovery, fetching the discovery document once', async () => {
-    const server = await jwtServer({ jwksUrl: undefined, oidcIssuer: `${idp.url}/` });
-    const token = await signToken(idp, READ);
-    const [discoveryBefore, jwksBefore] = [idp.discoveryFetches, idp.jwksFetches];
+    const server = await jwtServer({ jwksUrl: undefined, oidcIssuer: `${idps.idp.url}/` });
+    const token = await signToken(idps.idp, READ);
+    const [discoveryBefore, jwksBefore] = [idps.idp.discoveryFetches, idps.idp.jwksFetches];
     const statuses = await load(100, 20, () => decode(server, token));
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
-    expect(idp.discoveryFetches - discoveryBefore).toBe(1);
-    expect(idp.jwksFetches - jwksBefore).toBe(1);
+    expect(idps.idp.discoveryFetches - discoveryBefore).toBe(1);
+    expect(idps.idp.jwksFetches - jwksBefore).toBe(1);
   });
 
   it('refuses a discovery document of another issuer with 503 and a message naming it', async () => {
-    const server = await jwtServer({ jwksUrl: undefined, oidcIssuer: idp.url });
-    idp.issuer = 'https://impostor.example.com';
-    const response = await decode(server, await signToken(idp, READ, { issuer: idp.url }));
+    const server = await jwtServer({ jwksUrl: undefined, oidcIssuer: idps.idp.url });
+    idps.idp.issuer = 'https://impostor.example.com';
+    const response = await decode(server, await signToken(idps.idp, READ, { issuer: idps.idp.url }));
     expect(response.status).toBe(503);
     expect(response.json().error.message).toBe(
       `the bearer token could not be verified: the identity provider's key set is unavailable (the OIDC discovery ` +
-        `document of ${idp.url} (OIDC discovery) cannot be fetched: the discovery document at ` +
-        `${idp.url}/.well-known/openid-configuration is for another issuer (https://impostor.example.com)); retry later`,
+        `document of ${idps.idp.url} (OIDC discovery) cannot be fetched: the discovery document at ` +
+        `${idps.idp.url}/.well-known/openid-configuration is for another issuer (https://impostor.example.com)); retry later`,
     );
   });
 });
@@ -114,8 +104,8 @@ describe('the key set is cached', () => {
 describe('an identity provider that is down', () => {
   it('answers 503 within the fetch timeout when the JWKS hangs, then fails fast without refetching, and keeps serving', async () => {
     const server = await jwtServer({ fetchTimeout: 500, retryAfter: 3_000 });
-    const token = await signToken(idp, READ);
-    idp.mode = 'hang';
+    const token = await signToken(idps.idp, READ);
+    idps.idp.mode = 'hang';
     // Bounded by the fetch timeout: without it this request would hang past the test's own timeout.
     const first = decode(server, token);
     // While that request waits for the key set, the server answers everything else.
@@ -130,50 +120,50 @@ describe('an identity provider that is down', () => {
       code: 'unavailable',
       message:
         `the bearer token could not be verified: the identity provider's key set is unavailable (the key set of ` +
-        `${idp.jwksUrl} cannot be fetched: timed out after 500 ms); retry later`,
+        `${idps.idp.jwksUrl} cannot be fetched: timed out after 500 ms); retry later`,
     });
-    expect(idp.jwksFetches).toBeGreaterThanOrEqual(1);
+    expect(idps.idp.jwksFetches).toBeGreaterThanOrEqual(1);
 
     // Within the retry window nothing waits on the endpoint again: no new fetch reaches it (one would hang).
-    const fetches = idp.jwksFetches;
+    const fetches = idps.idp.jwksFetches;
     const statuses = await load(30, 10, () => decode(server, token));
     expect(new Set(statuses)).toEqual(new Set([503]));
-    expect(idp.jwksFetches).toBe(fetches);
+    expect(idps.idp.jwksFetches).toBe(fetches);
     expect((await decode(server, STATIC_TOKEN)).status).toBe(200);
   });
 
   it('answers 503 when the JWKS fails, and recovers once it is back after the retry window', async () => {
     const server = await jwtServer({ retryAfter: 300 });
-    const token = await signToken(idp, READ);
-    idp.mode = 'error';
+    const token = await signToken(idps.idp, READ);
+    idps.idp.mode = 'error';
     const failed = await decode(server, token);
     expect(failed.status).toBe(503);
     expect(failed.json().error.message).toContain('Expected 200 OK from the JSON Web Key Set HTTP response');
-    idp.mode = 'ok';
+    idps.idp.mode = 'ok';
     await new Promise((resolve) => setTimeout(resolve, 350));
     expect((await decode(server, token)).status).toBe(200);
   });
 
   it('keeps verifying with the keys it fetched before, when the key set expires during an outage', async () => {
     const server = await jwtServer({ cacheMaxAge: 200, retryAfter: 5_000 });
-    const token = await signToken(idp, READ);
+    const token = await signToken(idps.idp, READ);
     expect((await decode(server, token)).status).toBe(200);
-    idp.mode = 'error';
+    idps.idp.mode = 'error';
     await new Promise((resolve) => setTimeout(resolve, 250));
-    const fetches = idp.jwksFetches;
+    const fetches = idps.idp.jwksFetches;
     const statuses = await load(20, 5, () => decode(server, token));
     expect(new Set(statuses)).toEqual(new Set([200]));
     // One attempt found the endpoint down; the rest used the fetched keys without asking again.
-    expect(idp.jwksFetches - fetches).toBe(1);
-    const forged = await decode(server, await signToken(idp, READ, { kid: 'unknown' }));
+    expect(idps.idp.jwksFetches - fetches).toBe(1);
+    const forged = await decode(server, await signToken(idps.idp, READ, { kid: 'unknown' }));
     expect(forged.status).toBe(401);
   });
 
   it('gives up on stale keys after staleIfError', async () => {
     const server = await jwtServer({ cacheMaxAge: 100, staleIfError: 100, retryAfter: 50 });
-    const token = await signToken(idp, READ);
+    const token = await signToken(idps.idp, READ);
     expect((await decode(server, token)).status).toBe(200);
-    idp.mode = 'error';
+    idps.idp.mode = 'error';
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await decode(server, token)).status).toBe(503);
   });
