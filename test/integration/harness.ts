@@ -4,7 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { describe } from 'vitest';
+import { describe, expect } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import type { ScanReport } from '../../src/index.js';
 import { findChromium, findTemporalCli, PROJECT_ROOT, ProcessGroup } from '../../scripts/lib/services.js';
 
 export * from '../../scripts/lib/services.js';
@@ -79,4 +81,21 @@ export function makeTestKeys(keyId = `it-${randomBytes(3).toString('hex')}`): Te
       TEMPORAL_CODEC_ENCRYPTION_KEY_ID: keyId,
     },
   };
+}
+
+/**
+ * `temporal-codec scan --output json` in process against `address`, with only the key variables in `env` and no
+ * Temporal configuration of this machine (HOME points nowhere); fails the test unless it exits 0.
+ */
+export async function scanInProcess(address: string, env: Record<string, string>, extra: readonly string[] = []): Promise<ScanReport> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(['scan', '--address', address, '--output', 'json', ...extra], {
+    env: { HOME: '/nonexistent', ...env },
+    stdout: (text) => void out.push(text),
+    stderr: (text) => void err.push(text),
+    readInput: async () => '',
+  });
+  expect(code, err.join('')).toBe(0);
+  return JSON.parse(out.join('')) as ScanReport;
 }

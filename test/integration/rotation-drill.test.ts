@@ -11,7 +11,6 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { approveOrder, sampleOrder, startOrder } from '../../examples/order-workflow/client.js';
 import type { OrderInput, OrderResult } from '../../examples/order-workflow/types.js';
 import { statusQuery } from '../../examples/order-workflow/workflows.js';
-import { main } from '../../src/cli/main.js';
 import {
   createDataConverter,
   DecryptionError,
@@ -26,6 +25,7 @@ import {
   describeWithTools,
   type DevServer,
   type ManagedProcess,
+  scanInProcess,
   SETUP_TIMEOUT_MS,
   startCodecServer,
   startDevServer,
@@ -96,19 +96,9 @@ describeWithTools('key rotation drill against a real Temporal server', ['tempora
     );
   }
 
-  /** `temporal-codec scan --output json` in process, with only these keys and no Temporal config from this machine. */
-  async function scan(keyIds: readonly KeyId[], active: KeyId): Promise<ScanReport> {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await main(['scan', '--address', server.address, '--output', 'json'], {
-      env: { HOME: '/nonexistent', ...keyEnv(keyIds, active) },
-      stdout: (text) => void out.push(text),
-      stderr: (text) => void err.push(text),
-      readInput: async () => '',
-    });
-    expect(code, err.join('')).toBe(0);
-    return JSON.parse(out.join('')) as ScanReport;
-  }
+  /** `temporal-codec scan --output json` with only these keys. */
+  const scan = (keyIds: readonly KeyId[], active: KeyId): Promise<ScanReport> =>
+    scanInProcess(server.address, keyEnv(keyIds, active));
 
   const verdicts = (report: ScanReport) =>
     Object.fromEntries(report.keys.map((key) => [key.keyId, [key.verdict, key.openWorkflows, key.closedWorkflows]]));

@@ -7,9 +7,16 @@
 import { randomBytes } from 'node:crypto';
 import { Client, Connection, type ScheduleHandle } from '@temporalio/client';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { main } from '../../src/cli/main.js';
 import { createDataConverter, KeyRing, type ScanReport } from '../../src/index.js';
-import { describeWithTools, type DevServer, SETUP_TIMEOUT_MS, startDevServer, testProcessGroup, waitFor } from './harness.js';
+import {
+  describeWithTools,
+  type DevServer,
+  scanInProcess,
+  SETUP_TIMEOUT_MS,
+  startDevServer,
+  testProcessGroup,
+  waitFor,
+} from './harness.js';
 
 type KeyId = 'A' | 'B';
 const KEYS: Record<KeyId, Buffer> = { A: randomBytes(32), B: randomBytes(32) };
@@ -28,19 +35,8 @@ describeWithTools('scan counts the schedules that still need a key, against a re
   let connection: Connection;
   let handle: ScheduleHandle;
 
-  /** `temporal-codec scan --output json` in process, with A and B (B active) and no Temporal config from this machine. */
-  async function scan(...extra: string[]): Promise<ScanReport> {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await main(['scan', '--address', server.address, '--output', 'json', ...extra], {
-      env: { HOME: '/nonexistent', ...ROTATED_ENV },
-      stdout: (text) => void out.push(text),
-      stderr: (text) => void err.push(text),
-      readInput: async () => '',
-    });
-    expect(code, err.join('')).toBe(0);
-    return JSON.parse(out.join('')) as ScanReport;
-  }
+  /** `temporal-codec scan --output json` with A and B (B active). */
+  const scan = (...extra: string[]): Promise<ScanReport> => scanInProcess(server.address, ROTATED_ENV, extra);
 
   const verdicts = (report: ScanReport) =>
     Object.fromEntries(

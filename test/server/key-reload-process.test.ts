@@ -1,35 +1,15 @@
 /** SIGHUP and key-directory changes in a real `temporal-codec serve` process, alone and as a cluster of workers. */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { call, jsonPayload, payloadJson } from './helpers.js';
 import { keyFile, writeSecretDir } from './key-reload-helpers.js';
+import { killSpawnedAfterEach, spawnServe } from './spawn-serve.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
+killSpawnedAfterEach();
 
-function serve(args: string[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'serve', '--port', '0', '--log-level', 'info', ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk) => (stdout += chunk));
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const lines = (): Record<string, any>[] =>
-    stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, lines, stderr: () => stderr, exited };
-}
+const serve = (args: string[]) => spawnServe(['--port', '0', '--log-level', 'info', ...args]);
 
 async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -78,7 +58,7 @@ describe('key reload in the serve process', () => {
       for (let i = 0; i < 10; i++) expect(keyIdOf((await encode()).text)).toBe('k2');
 
       server.child.kill('SIGTERM');
-      expect(await server.exited).toBe(0);
+      expect((await server.exited).code).toBe(0);
     }, 90_000);
   }
 });

@@ -1,41 +1,17 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { call, jsonPayload, payloadJson } from './helpers.js';
+import { killSpawnedAfterEach, type SpawnedServe, spawnServe } from './spawn-serve.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const KEY = `base64:${randomBytes(32).toString('base64')}`;
 
-interface Spawned {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
-}
+type Spawned = SpawnedServe;
+killSpawnedAfterEach();
 
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
-
-/** `temporal-codec serve ...` from source, with only the variables given (plus PATH). */
+/** `temporal-codec serve ...` from source, with the key `default` and only the variables given (plus PATH). */
 function serve(args: string[], env: Record<string, string> = {}): Spawned {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'serve', ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', TEMPORAL_ENCRYPTION_KEY_default: KEY, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk) => (stdout += chunk));
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
-  );
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+  return spawnServe(args, { TEMPORAL_ENCRYPTION_KEY_default: KEY, ...env });
 }
 
 /** Waits for the "codec server listening" line and returns its port. */
