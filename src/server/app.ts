@@ -121,16 +121,13 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
     setContext(req, context);
     res.setHeader('X-Request-Id', context.id);
     if (state.draining) res.setHeader('Connection', 'close');
-    // The request's child logger: the authorizer adds the principal to it; the completion line is written on it.
-    const requestLog = logger.child({ requestId: context.id });
-    (req as IncomingMessage & { log?: Logger }).log = requestLog;
     metrics.requestStarted();
     inFlight.add(res);
     res.once('close', () => {
       inFlight.delete(res);
       const status = res.writableFinished ? String(res.statusCode) : 'aborted';
       metrics.requestFinished(route.name, status, (performance.now() - context.startedAt) / 1000);
-      logRequest(requestLog, req, res, context);
+      logRequest(logger, req, res, context);
       const { bytesIn, bytesOut } = context.fields;
       if (bytesIn !== undefined) metrics.bodyBytes(route.name, bytesIn, bytesOut ?? 0);
     });

@@ -1,27 +1,31 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { type DestinationStream, type Logger, pino } from 'pino';
 import type { RouteMatch } from './routes.js';
 
-/**
- * Header values that are credentials. Request lines carry the request headers; these are replaced before a line is
- * written.
- */
-export const REDACT_PATHS = [
-  'req.headers.authorization',
-  'req.headers["authorization-extras"]',
-  'req.headers["proxy-authorization"]',
-  'req.headers.cookie',
-  'res.headers["set-cookie"]',
-];
+/** Request headers that carry credentials: their values never reach a log line. */
+export const CREDENTIAL_HEADERS = ['authorization', 'authorization-extras', 'proxy-authorization', 'cookie'] as const;
 
-/** The server's root logger: JSON lines, credentials redacted. Payload bytes and keys are never passed to it. */
+/** The request headers as logged: the same object when it holds no credentials, else a copy with them replaced. */
+export function loggableHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  let copy: IncomingHttpHeaders | undefined;
+  for (const name of CREDENTIAL_HEADERS) {
+    if (headers[name] === undefined) continue;
+    copy ??= { ...headers };
+    copy[name] = '[Redacted]';
+  }
+  return copy ?? headers;
+}
+
+/**
+ * The server's root logger: JSON lines. Payload bytes, keys and credentials are never passed to it (request lines carry
+ * {@link loggableHeaders}).
+ */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {
       level,
-      redact: { paths: REDACT_PATHS, censor: '[Redacted]' },
       base: { pid: process.pid },
       formatters: { level: (label) => ({ level: label }) },
     },
@@ -45,6 +49,8 @@ export interface RequestContext {
     bytesOut?: number;
     keyIds?: string[];
     error?: { code: string; message: string };
+    /** Who the caller is (a token's name or a JWT's subject), once authorized; never a token. */
+    principal?: { kind: string; name: string };
   };
 }
 
@@ -74,8 +80,7 @@ const QUIET_ROUTES = new Set(['livez', 'readyz', 'metrics']);
 export type ResponseWithError = ServerResponse & { err?: Error };
 
 /**
- * The one line a request ends with, on its child logger (bound to its request id, and to its principal once
- * authorized): method, url, headers (credentials redacted by the root logger), status, duration, route, namespace and
+ * The one line a request ends with: its request id, its principal once authorized, method, url, headers (credentials replaced), status, duration, route, namespace and
  * the context's fields; at `error` with the error and its stack for a bug (500), at `warn` for another 5xx (503 while
  * the identity provider's keys cannot be fetched or while shutting down), at `debug` for successful probes and
  * scrapes. Called from the response's 'close' event, so an aborted request gets its line too. Written directly rather
@@ -99,11 +104,12 @@ export function logRequest(
   if (!log.isLevelEnabled(level)) return;
   const url = req.url ?? '';
   const line: Record<string, unknown> = {
+    requestId: context.id,
     req: {
       id: context.id,
       method: req.method,
       url: url.length > 300 ? `${url.slice(0, 300)}...` : url,
-      headers: req.headers,
+      headers: loggableHeaders(req.headers),
       remoteAddress: req.socket?.remoteAddress,
     },
     res: { statusCode: status },

@@ -16,6 +16,8 @@ import {
 const SECRET = 'medical-record-of-jane-doe-9981';
 const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.secret-access-token.sig';
 const ID_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.secret-id-token.sig';
+const COOKIE = 'session=secret-session-cookie';
+const PROXY_AUTH = 'Basic c2VjcmV0LXByb3h5LWNyZWRlbnRpYWw=';
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 10));
 
@@ -26,7 +28,13 @@ describe('logs', () => {
 
   beforeAll(async () => {
     server = await startServer();
-    const headers = { Authorization: `Bearer ${TOKEN}`, 'Authorization-Extras': ID_TOKEN, 'X-Namespace': 'clinic' };
+    const headers = {
+      Authorization: `Bearer ${TOKEN}`,
+      'Authorization-Extras': ID_TOKEN,
+      Cookie: COOKIE,
+      'Proxy-Authorization': PROXY_AUTH,
+      'X-Namespace': 'clinic',
+    };
     await postJson(server, '/decode', { payloads: [encrypted, plain] }, { ...headers, 'X-Request-Id': 'decode-1' });
     await postJson(server, '/encode', { payloads: [plain] }, { ...headers, 'X-Request-Id': 'encode-1' });
     await postJson(server, '/decode', `{"payloads":[{"data":"${SECRET}!"}]}`, { ...headers, 'X-Request-Id': 'bad-1' });
@@ -53,13 +61,17 @@ describe('logs', () => {
     }
   });
 
-  it('redact Authorization and Authorization-Extras', () => {
+  it('redact Authorization, Authorization-Extras, Cookie and Proxy-Authorization, on every line', () => {
     const all = server.logs.join('');
-    expect(all).not.toContain(TOKEN);
-    expect(all).not.toContain(ID_TOKEN);
-    const line = logOf(server, 'decode-1')!;
-    expect(line.req.headers.authorization).toBe('[Redacted]');
-    expect(line.req.headers['authorization-extras']).toBe('[Redacted]');
+    for (const credential of [TOKEN, ID_TOKEN, COOKIE, 'secret-session-cookie', PROXY_AUTH]) expect(all).not.toContain(credential);
+    for (const id of ['decode-1', 'encode-1', 'bad-1', 'bad-2', 'bad-3']) {
+      const { headers } = logOf(server, id)!.req;
+      expect(headers.authorization).toBe('[Redacted]');
+      expect(headers['authorization-extras']).toBe('[Redacted]');
+      expect(headers.cookie).toBe('[Redacted]');
+      expect(headers['proxy-authorization']).toBe('[Redacted]');
+      expect(headers['x-namespace']).toBe('clinic');
+    }
   });
 
   it('write one line per request with its id, namespace, operation, counts, sizes, key ids and duration', () => {

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { AuthorizeHook, CodecOperation } from '../codec-route.js';
+import { contextOf } from '../logging.js';
 import { AuthError } from './auth-error.js';
 import type { JwtPrincipal, JwtVerifier } from './jwt.js';
 import { DEFAULT_NAMESPACE, ROLE_NEEDED } from './permissions.js';
@@ -50,7 +51,8 @@ export function createAuthorizer(auth: Authenticators, deps: { logger: Logger; r
   };
 
   const permit = (req: IncomingMessage, principal: Principal, namespace: string, operation: CodecOperation): void => {
-    (req as { log?: Logger }).log?.setBindings({ principal: { kind: principal.kind, name: principal.name } });
+    const context = contextOf(req);
+    if (context) context.fields.principal = { kind: principal.kind, name: principal.name };
     // Anonymous callers get here only for a decode in one of their namespaces, which is open to every caller.
     if (principal.kind === 'anonymous' || principal.grants.allows(namespace, operation)) return;
     if (operation === 'decode' && anonymousDecode?.has(namespace)) return;
