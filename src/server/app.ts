@@ -6,6 +6,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -64,6 +65,10 @@ export interface CodecServer {
    */
   shutdown(): Promise<void>;
 }
+
+/** How long, on shutdown, idle keep-alive connections stay open for requests already sent on them. */
+const IDLE_CLOSE_GRACE_MS = 1_000;
+const netServerClose = NetServer.prototype.close;
 
 /**
  * Builds the codec server: one `http.createServer` listener in front of a lean handler for the codec routes and an
@@ -196,12 +201,15 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
             server.closeAllConnections();
           }, s.shutdownTimeout);
           deadline.unref();
-          server.close(() => {
+          // Stop accepting connections, but leave the kept-alive ones open for a moment: a request already on its
+          // way on one of them gets its answer (with Connection: close) instead of a reset. (http.Server#close would
+          // close the idle ones at once.) Busy connections close after their response.
+          const grace = setTimeout(() => server.closeIdleConnections(), Math.min(IDLE_CLOSE_GRACE_MS, s.keepAliveTimeout));
+          netServerClose.call(server, () => {
             clearTimeout(deadline);
+            clearTimeout(grace);
             resolve();
           });
-          // Keep-alive connections between requests; those busy now close after their response (Connection: close).
-          server.closeIdleConnections();
         });
       })();
       return closing;

@@ -68,18 +68,20 @@ describe('timeouts', () => {
 });
 
 describe('graceful shutdown', () => {
-  it('answers /readyz with 503, finishes the in-flight request with Connection: close, closes idle connections', async () => {
+  it('answers /readyz with 503, finishes the in-flight request with Connection: close, answers a request sent on a kept-alive connection after the listener closed, then closes idle connections', async () => {
     const server = await startServer({ shutdownDelay: 300, shutdownTimeout: 3000 });
     const body = JSON.stringify({ payloads: [payloadJson(jsonPayload({ inFlight: true }))] });
     // In flight: headers and half the body sent.
     const busy = await rawConnection(server.port);
     busy.socket.write(`POST /decode HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
     busy.socket.write(body.slice(0, 10));
-    // Idle: one request answered, connection kept alive.
+    // Idle: one request answered, connection kept alive. The second one sends again after the listener closed.
     const idle = await rawConnection(server.port);
-    idle.socket.write('GET /livez HTTP/1.1\r\nHost: x\r\n\r\n');
+    const reused = await rawConnection(server.port);
+    for (const connection of [idle, reused]) connection.socket.write('GET /livez HTTP/1.1\r\nHost: x\r\n\r\n');
     await sleep(50);
     expect(idle.received()).toMatch(/^HTTP\/1\.1 200 /);
+    expect(reused.received()).toMatch(/^HTTP\/1\.1 200 /);
 
     const shutdownStarted = Date.now();
     let stopped = 0;
@@ -92,8 +94,20 @@ describe('graceful shutdown', () => {
     expect(ready.json()).toEqual({ status: 'shutting down' });
     expect(ready.headers.connection).toBe('close');
 
+    // Past the 300 ms delay the listener is closed, but a request on a kept-alive connection is still answered,
+    // with Connection: close, rather than reset.
+    await sleep(500);
+    await expect(server.call({ method: 'GET', path: '/livez', agent: false })).rejects.toThrow(/ECONNREFUSED/);
+    reused.socket.write('GET /livez HTTP/1.1\r\nHost: x\r\n\r\n');
+    await reused.closed;
+    const second = reused.received().slice(reused.received().lastIndexOf('HTTP/1.1 '));
+    expect(second).toMatch(/^HTTP\/1\.1 200 /);
+    expect(second).toMatch(/\r\nConnection: close\r\n/i);
+
+    // The connection that stayed idle is closed after the delay and a 1 s grace.
     const idleClosed = await idle.closed;
-    expect(idleClosed - shutdownStarted).toBeLessThan(1000);
+    expect(idleClosed - shutdownStarted).toBeGreaterThanOrEqual(1250);
+    expect(idleClosed - shutdownStarted).toBeLessThan(2000);
     expect(stopped).toBe(0);
 
     busy.socket.write(body.slice(10));
@@ -102,7 +116,7 @@ describe('graceful shutdown', () => {
     expect(busy.received()).toMatch(/\r\nConnection: close\r\n/);
     expect(busy.received()).toContain('"payloads":[');
     await shutdown;
-    expect(stopped - shutdownStarted).toBeLessThan(2500);
+    expect(stopped - shutdownStarted).toBeLessThan(3000);
     await expect(server.call({ method: 'GET', path: '/livez', agent: false })).rejects.toThrow(/ECONNREFUSED/);
     server.agent.destroy();
   });
