@@ -76,7 +76,9 @@ export function grantsFromPermissions(claim: unknown): { grants: Grants; ignored
   const ignored: string[] = [];
   for (const entry of entries) {
     const parts = typeof entry === 'string' ? entry.split(':') : [];
-    const rights = parts.length === 2 && parts[0] !== '' ? ROLE_RIGHTS[parts[1]!.toLowerCase()] : undefined;
+    const role = parts.length === 2 && parts[0] !== '' ? parts[1]!.toLowerCase() : undefined;
+    // Own properties only: "ns:constructor" must be an unknown role, not Object's constructor.
+    const rights = role !== undefined && Object.hasOwn(ROLE_RIGHTS, role) ? ROLE_RIGHTS[role] : undefined;
     if (!rights) {
       ignored.push(typeof entry === 'string' ? entry.slice(0, 100) : typeof entry);
       continue;
