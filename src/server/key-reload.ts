@@ -115,13 +115,17 @@ export class KeyReloader {
       }
       next = this.#options.build(keyRing);
     } catch (error) {
-      if (!(error instanceof KeyConfigError)) throw error;
+      // Anything else that goes wrong reading them (it runs from timers and signal handlers) also keeps the old keys.
+      const problems =
+        error instanceof KeyConfigError
+          ? error.problems
+          : [`the keys could not be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).name ?? 'error'})`];
       this.#count('rejected');
-      const text = error.problems.join('\n');
+      const text = problems.join('\n');
       // A poll finds the same broken set again and again: say it once per distinct problem.
       const level = text === this.#lastRejection ? 'debug' : 'error';
       this.#lastRejection = text;
-      logger[level]({ trigger, problems: error.problems }, 'key reload rejected: keeping the previous keys');
+      logger[level]({ trigger, problems }, 'key reload rejected: keeping the previous keys');
       return 'rejected';
     }
     const before = new Set(this.#current.keyRing.keyIds());

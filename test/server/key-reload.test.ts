@@ -187,6 +187,24 @@ describe('hot key reload', () => {
     expect(reloader.keyRing.keyIds()).toEqual(['default', 'prod-1']);
   });
 
+  it('keeps the previous keys when reading them fails in an unexpected way, without throwing from the reload', () => {
+    const ring = KeyRing.fromKeys({ default: randomBytes(32) }, 'default');
+    const lines: string[] = [];
+    const failure = Object.assign(new Error('EACCES: permission denied, scandir /keys'), { code: 'EACCES' });
+    const reloader = new KeyReloader({
+      initial: { ...buildCodecSet({}, ring, undefined), keyRing: ring },
+      load: () => {
+        throw failure;
+      },
+      build: (next) => buildCodecSet({}, next, undefined),
+      logger: createLogger('debug', { write: (line: string) => void lines.push(line) }),
+    });
+    expect(reloader.reload('poll')).toBe('rejected');
+    expect(reloader.keyRing).toBe(ring);
+    const line = lines.map((text) => JSON.parse(text)).find((l) => l.msg === 'key reload rejected: keeping the previous keys');
+    expect(line).toMatchObject({ level: 'error', trigger: 'poll', problems: ['the keys could not be read (EACCES)'] });
+  });
+
   it('lets a request in flight finish with the codecs it started with', async () => {
     const k1 = randomBytes(32);
     const dir = join(mkdtempSync(join(tmpdir(), 'codec-keys-')), 'keys');
