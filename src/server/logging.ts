@@ -80,11 +80,12 @@ const QUIET_ROUTES = new Set(['livez', 'readyz', 'metrics']);
 export type ResponseWithError = ServerResponse & { err?: Error };
 
 /**
- * The one line a request ends with: its request id, its principal once authorized, method, url, headers (credentials replaced), status, duration, route, namespace and
- * the context's fields; at `error` with the error and its stack for a bug (500), at `warn` for another 5xx (503 while
- * the identity provider's keys cannot be fetched or while shutting down), at `debug` for successful probes and
- * scrapes. Called from the response's 'close' event, so an aborted request gets its line too. Written directly rather
- * than by pino-http, whose per-request serializers cost about as much CPU as decrypting a 1 KiB payload.
+ * The one line a request ends with: its request id, its principal once authorized, method, url, headers
+ * (credentials replaced), status, duration, route, namespace and the context's fields. At `error` with the error and
+ * its stack for a bug (500); at `warn` for another 5xx (503 while the identity provider's keys cannot be fetched, or
+ * while shutting down); at `debug` for successful probes and scrapes. Called from the response's 'close' event, so an
+ * aborted request gets its line too. Written directly rather than by pino-http, whose per-request serializers cost
+ * about as much CPU as decrypting a 1 KiB payload.
  */
 export function logRequest(
   log: Logger,

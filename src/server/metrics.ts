@@ -20,10 +20,8 @@ export class ServerMetrics {
   readonly #encryptions: Counter<'key_id'>;
   readonly #decodeFailures: Counter<'reason'>;
   readonly #namespaces = new Set<string>();
-  // prom-client hashes label objects on every call; the hot path reuses bound children instead.
-  readonly #requestChildren = new Map<string, { inc: (n?: number) => void }>();
-  readonly #durationChildren = new Map<string, { observe: (v: number) => void }>();
-  readonly #children = new Map<string, { inc: (n?: number) => void }>();
+  // prom-client hashes label objects on every call; the hot path reuses bound children instead (see #child).
+  readonly #children = new Map<object, Map<string, unknown>>();
 
   constructor(options: { registry?: Registry; defaultMetrics?: boolean } = {}) {
     const registry = (this.registry = options.registry ?? new Registry());
@@ -88,37 +86,30 @@ export class ServerMetrics {
 
   requestFinished(route: RouteName, status: string, seconds: number): void {
     this.#inFlight.dec();
-    const key = `${route} ${status}`;
-    let counter = this.#requestChildren.get(key);
-    if (!counter) {
-      counter = this.#requests.labels(route, status);
-      this.#requestChildren.set(key, counter);
-    }
-    counter.inc();
-    let histogram = this.#durationChildren.get(route);
-    if (!histogram) {
-      histogram = this.#duration.labels(route);
-      this.#durationChildren.set(route, histogram);
-    }
-    histogram.observe(seconds);
+    this.#child(this.#requests, route, status).inc();
+    this.#child(this.#duration, route).observe(seconds);
   }
 
   /** A request Node refused before it reached the listener (malformed, headers too large, timed out). */
   rejected(status: number): void {
-    this.#requests.labels('unknown', String(status)).inc();
+    this.#child(this.#requests, 'unknown', String(status)).inc();
   }
 
   bodyBytes(route: RouteName, bytesIn: number, bytesOut: number): void {
-    if (bytesIn > 0) this.#child(this.#bytesIn, `in ${route}`, route).inc(bytesIn);
-    if (bytesOut > 0) this.#child(this.#bytesOut, `out ${route}`, route).inc(bytesOut);
+    if (bytesIn > 0) this.#child(this.#bytesIn, route).inc(bytesIn);
+    if (bytesOut > 0) this.#child(this.#bytesOut, route).inc(bytesOut);
   }
 
-  /** The bound child of a labelled counter, made once per label set (label sets are bounded, see the class). */
-  #child(metric: Counter<string>, key: string, ...labels: string[]): { inc: (n?: number) => void } {
-    let child = this.#children.get(key);
-    if (!child) {
+  /** The bound child of a labelled metric, made once per label set (label sets are bounded, see the class). */
+  #child<Child>(metric: { labels(...values: string[]): Child }, ...labels: string[]): Child {
+    let byLabels = this.#children.get(metric);
+    if (!byLabels) this.#children.set(metric, (byLabels = new Map()));
+    // NUL cannot occur in a header, a route or a key id, so the joined labels name one label set.
+    const key = labels.join('\u0000');
+    let child = byLabels.get(key) as Child | undefined;
+    if (child === undefined) {
       child = metric.labels(...labels);
-      this.#children.set(key, child);
+      byLabels.set(key, child);
     }
     return child;
   }
@@ -127,13 +118,13 @@ export class ServerMetrics {
   payloads(operation: 'encode' | 'decode', namespace: string | undefined, byKey: ReadonlyMap<string, number>): void {
     const ns = this.#namespaceLabel(namespace);
     for (const [keyId, count] of byKey) {
-      this.#child(this.#payloads, `${operation} ${ns} ${keyId}`, operation, ns, keyId).inc(count);
-      if (operation === 'encode' && keyId !== 'none') this.#child(this.#encryptions, `enc ${keyId}`, keyId).inc(count);
+      this.#child(this.#payloads, operation, ns, keyId).inc(count);
+      if (operation === 'encode' && keyId !== 'none') this.#child(this.#encryptions, keyId).inc(count);
     }
   }
 
   decodeFailure(reason: string): void {
-    this.#decodeFailures.labels(reason).inc();
+    this.#child(this.#decodeFailures, reason).inc();
   }
 
   #namespaceLabel(namespace: string | undefined): string {

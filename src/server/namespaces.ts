@@ -186,13 +186,12 @@ export function buildCodecSet(
 ): CodecSet {
   // The ring decides the active key id (createPayloadCodecs would let an encryptionKeyID option override it).
   const { encryptionKeyID: _active, keysDir: _dir, ...codecOptions } = options;
-  options = codecOptions;
-  const shared = createServerCodecs({ ...options, ...(keyRing ? { keyRing } : {}) });
+  const shared = createServerCodecs({ ...codecOptions, ...(keyRing ? { keyRing } : {}) });
   if (!map || !keyRing) return { keyRing, codecsFor: () => shared };
   const byNamespace = new Map<string, ServerCodecs>();
   for (const [namespace, entry] of map) {
     const ring = keyRing.restrictedTo(namespaceKeyIds(entry, keyRing), entry.activeKeyId ?? keyRing.activeKeyId);
-    const codecs = createServerCodecs({ ...options, keyRing: ring });
+    const codecs = createServerCodecs({ ...codecOptions, keyRing: ring });
     byNamespace.set(namespace, { ...codecs, encryption: new NamespaceEncryptionCodec(ring, namespace, onForeignKey) });
   }
   const other = byNamespace.get(OTHER_NAMESPACES);

@@ -99,3 +99,10 @@ export async function scanInProcess(address: string, env: Record<string, string>
   expect(code, err.join('')).toBe(0);
   return JSON.parse(out.join('')) as ScanReport;
 }
+
+/** The key variables of a deployment that holds `keys` (key id to its 32 bytes) and encrypts with `active`. */
+export function keyEnv(keys: Readonly<Record<string, Uint8Array>>, active: string): Record<string, string> {
+  const env: Record<string, string> = { TEMPORAL_CODEC_ENCRYPTION_KEY_ID: active };
+  for (const [keyId, key] of Object.entries(keys)) env[`TEMPORAL_ENCRYPTION_KEY_${keyId}`] = `base64:${Buffer.from(key).toString('base64')}`;
+  return env;
+}

@@ -24,6 +24,7 @@ import {
   type CodecServer,
   describeWithTools,
   type DevServer,
+  keyEnv,
   type ManagedProcess,
   scanInProcess,
   SETUP_TIMEOUT_MS,
@@ -40,11 +41,8 @@ type KeyId = 'A' | 'B';
 const KEYS: Record<KeyId, Buffer> = { A: randomBytes(32), B: randomBytes(32) };
 
 /** The key variables of a deployment that holds `keyIds` and encrypts with `active`. */
-function keyEnv(keyIds: readonly KeyId[], active: KeyId): Record<string, string> {
-  const env: Record<string, string> = { TEMPORAL_CODEC_ENCRYPTION_KEY_ID: active };
-  for (const keyId of keyIds) env[`TEMPORAL_ENCRYPTION_KEY_${keyId}`] = `base64:${KEYS[keyId].toString('base64')}`;
-  return env;
-}
+const envOf = (keyIds: readonly KeyId[], active: KeyId): Record<string, string> =>
+  keyEnv(Object.fromEntries(keyIds.map((keyId) => [keyId, KEYS[keyId]])), active);
 
 interface Order {
   input: OrderInput;
@@ -66,7 +64,7 @@ describeWithTools('key rotation drill against a real Temporal server', ['tempora
   /** Stops the codec server and the worker and starts them again with these keys, as a deployment would. */
   async function deploy(keyIds: readonly KeyId[], active: KeyId): Promise<void> {
     await Promise.all([codec?.process.stop(), worker?.stop()]);
-    const env = keyEnv(keyIds, active);
+    const env = envOf(keyIds, active);
     const name = `${keyIds.join('')}-active-${active}-${restarts++}`;
     [codec, worker] = await Promise.all([
       startCodecServer(group, { env, name: `codec-server-${name}` }),
@@ -76,7 +74,7 @@ describeWithTools('key rotation drill against a real Temporal server', ['tempora
 
   /** A client that encrypts with `active`, as the application's clients would after the same deployment. */
   const client = (keyIds: readonly KeyId[], active: KeyId): Client =>
-    new Client({ connection, dataConverter: createDataConverter({ encryptionKeyID: active, env: keyEnv(keyIds, active) }) });
+    new Client({ connection, dataConverter: createDataConverter({ encryptionKeyID: active, env: envOf(keyIds, active) }) });
 
   async function startOrders(via: Client, names: readonly string[], approve: boolean): Promise<void> {
     await Promise.all(
@@ -98,7 +96,7 @@ describeWithTools('key rotation drill against a real Temporal server', ['tempora
 
   /** `temporal-codec scan --output json` with only these keys. */
   const scan = (keyIds: readonly KeyId[], active: KeyId): Promise<ScanReport> =>
-    scanInProcess(server.address, keyEnv(keyIds, active));
+    scanInProcess(server.address, envOf(keyIds, active));
 
   const verdicts = (report: ScanReport) =>
     Object.fromEntries(report.keys.map((key) => [key.keyId, [key.verdict, key.openWorkflows, key.closedWorkflows]]));
@@ -235,7 +233,7 @@ describeWithTools('key rotation drill against a real Temporal server', ['tempora
     expect(failed.status).toBe(422);
     expect(failed.body.error.message).toContain('encryption-key-id "A"');
 
-    const codecB = new EncryptionCodec({ keyRing: loadKeyRing({ env: keyEnv(['B'], 'B'), encryptionKeyID: 'B' }) });
+    const codecB = new EncryptionCodec({ keyRing: loadKeyRing({ env: envOf(['B'], 'B'), encryptionKeyID: 'B' }) });
     let error: unknown;
     try {
       codecB.decryptPayload(toPayload(aPayload));

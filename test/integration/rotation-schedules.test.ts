@@ -11,6 +11,7 @@ import { createDataConverter, KeyRing, type ScanReport } from '../../src/index.j
 import {
   describeWithTools,
   type DevServer,
+  keyEnv,
   scanInProcess,
   SETUP_TIMEOUT_MS,
   startDevServer,
@@ -22,11 +23,7 @@ type KeyId = 'A' | 'B';
 const KEYS: Record<KeyId, Buffer> = { A: randomBytes(32), B: randomBytes(32) };
 
 /** The key variables of a deployment that holds A and B and encrypts with B: the rotation half done. */
-const ROTATED_ENV: Record<string, string> = {
-  TEMPORAL_CODEC_ENCRYPTION_KEY_ID: 'B',
-  TEMPORAL_ENCRYPTION_KEY_A: `base64:${KEYS.A.toString('base64')}`,
-  TEMPORAL_ENCRYPTION_KEY_B: `base64:${KEYS.B.toString('base64')}`,
-};
+const ROTATED_ENV = keyEnv(KEYS, 'B');
 
 describeWithTools('scan counts the schedules that still need a key, against a real Temporal server', ['temporal'], (tools) => {
   const group = testProcessGroup('rotation-schedules');
