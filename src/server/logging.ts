@@ -4,23 +4,46 @@ import { performance } from 'node:perf_hooks';
 import { type DestinationStream, type Logger, pino } from 'pino';
 import type { RouteMatch } from './routes.js';
 
-/** Request headers that carry credentials: their values never reach a log line. */
+/** Request headers that carry credentials: a request line shows that they were sent, never their values. */
 export const CREDENTIAL_HEADERS = ['authorization', 'authorization-extras', 'proxy-authorization', 'cookie'] as const;
 
-/** The request headers as logged: the same object when it holds no credentials, else a copy with them replaced. */
-export function loggableHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  let copy: IncomingHttpHeaders | undefined;
-  for (const name of CREDENTIAL_HEADERS) {
-    if (headers[name] === undefined) continue;
-    copy ??= { ...headers };
-    copy[name] = '[Redacted]';
+/**
+ * The other request headers a request line shows: who called, from where, and what was sent. Every header not named
+ * here is left out, since proxies in front of the server add their own credentials (an identity-aware proxy's
+ * `X-Forwarded-Access-Token`, `Cf-Access-Jwt-Assertion`, `X-Amzn-Oidc-Data`, an API gateway's key) under names no
+ * list of secrets could foresee.
+ */
+export const LOGGED_HEADERS = [
+  'host',
+  'origin',
+  'user-agent',
+  'content-type',
+  'content-length',
+  'transfer-encoding',
+  'x-namespace',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+] as const;
+
+/** Longest header value a request line shows; longer ones are cut (the request id links to the request). */
+const MAX_LOGGED_HEADER_LENGTH = 300;
+
+/** The request headers as logged: {@link LOGGED_HEADERS} (cut to 300 characters) and {@link CREDENTIAL_HEADERS} as `[Redacted]`. */
+export function loggableHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+  const logged: Record<string, string> = {};
+  for (const name of LOGGED_HEADERS) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    const text = Array.isArray(value) ? value.join(', ') : value;
+    logged[name] = text.length > MAX_LOGGED_HEADER_LENGTH ? `${text.slice(0, MAX_LOGGED_HEADER_LENGTH)}...` : text;
   }
-  return copy ?? headers;
+  for (const name of CREDENTIAL_HEADERS) if (headers[name] !== undefined) logged[name] = '[Redacted]';
+  return logged;
 }
 
 /**
  * The server's root logger: JSON lines. Payload bytes, keys and credentials are never passed to it (request lines carry
- * {@link loggableHeaders}).
+ * {@link loggableHeaders} only).
  */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
@@ -80,8 +103,8 @@ const QUIET_ROUTES = new Set(['livez', 'readyz', 'metrics']);
 export type ResponseWithError = ServerResponse & { err?: Error };
 
 /**
- * The one line a request ends with: its request id, its principal once authorized, method, url, headers
- * (credentials replaced), status, duration, route, namespace and the context's fields. At `error` with the error and
+ * The one line a request ends with: its request id, its principal once authorized, method, url, the headers of
+ * {@link loggableHeaders}, status, duration, route, namespace and the context's fields. At `error` with the error and
  * its stack for a bug (500); at `warn` for another 5xx (503 while the identity provider's keys cannot be fetched, or
  * while shutting down); at `debug` for successful probes and scrapes. Called from the response's 'close' event, so an
  * aborted request gets its line too. Written directly rather than by pino-http, whose per-request serializers cost
@@ -109,7 +132,7 @@ export function logRequest(
     req: {
       id: context.id,
       method: req.method,
-      url: url.length > 300 ? `${url.slice(0, 300)}...` : url,
+      url: url.length > MAX_LOGGED_HEADER_LENGTH ? `${url.slice(0, MAX_LOGGED_HEADER_LENGTH)}...` : url,
       headers: loggableHeaders(req.headers),
       remoteAddress: req.socket?.remoteAddress,
     },

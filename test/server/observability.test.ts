@@ -18,6 +18,12 @@ const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.secret-access-token.sig';
 const ID_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.secret-id-token.sig';
 const COOKIE = 'session=secret-session-cookie';
 const PROXY_AUTH = 'Basic c2VjcmV0LXByb3h5LWNyZWRlbnRpYWw=';
+// What identity-aware proxies and gateways add under their own names.
+const PROXY_HEADERS = {
+  'Cf-Access-Jwt-Assertion': 'eyJhbGciOiJSUzI1NiJ9.secret-cloudflare-assertion.sig',
+  'X-Forwarded-Access-Token': 'secret-oauth2-proxy-token',
+  'X-Api-Key': 'secret-gateway-api-key',
+};
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 10));
 
@@ -34,8 +40,10 @@ describe('logs', () => {
       Cookie: COOKIE,
       'Proxy-Authorization': PROXY_AUTH,
       'X-Namespace': 'clinic',
+      ...PROXY_HEADERS,
     };
     await postJson(server, '/decode', { payloads: [encrypted, plain] }, { ...headers, 'X-Request-Id': 'decode-1' });
+    await postJson(server, '/decode', { payloads: [plain] }, { 'User-Agent': `ua-${'x'.repeat(1000)}`, 'X-Request-Id': 'long-ua' });
     await postJson(server, '/encode', { payloads: [plain] }, { ...headers, 'X-Request-Id': 'encode-1' });
     await postJson(server, '/decode', `{"payloads":[{"data":"${SECRET}!"}]}`, { ...headers, 'X-Request-Id': 'bad-1' });
     await postJson(server, '/decode', `{"payloads":[${JSON.stringify(plain)}`, { ...headers, 'X-Request-Id': 'bad-2' });
@@ -72,6 +80,26 @@ describe('logs', () => {
       expect(headers['proxy-authorization']).toBe('[Redacted]');
       expect(headers['x-namespace']).toBe('clinic');
     }
+  });
+
+  it('show only the request headers that say who called and what was sent, never a proxy\'s credentials', () => {
+    const all = server.logs.join('');
+    for (const value of Object.values(PROXY_HEADERS)) expect(all).not.toContain(value);
+    const { headers } = logOf(server, 'decode-1')!.req;
+    expect(Object.keys(headers).sort()).toEqual(
+      [
+        'authorization',
+        'authorization-extras',
+        'content-length',
+        'content-type',
+        'cookie',
+        'host',
+        'proxy-authorization',
+        'x-namespace',
+      ].sort(),
+    );
+    const longAgent = logOf(server, 'long-ua')!.req.headers['user-agent'] as string;
+    expect(longAgent).toBe(`ua-${'x'.repeat(297)}...`);
   });
 
   it('write one line per request with its id, namespace, operation, counts, sizes, key ids and duration', () => {
