@@ -25,17 +25,17 @@ export const LOGGED_HEADERS = [
   'x-forwarded-proto',
 ] as const;
 
-/** Longest header value a request line shows; longer ones are cut (the request id links to the request). */
-const MAX_LOGGED_HEADER_LENGTH = 300;
+/** Longest url or header value a request line shows; longer ones are cut (the request id links to the request). */
+const MAX_LOGGED_VALUE_LENGTH = 300;
 
-/** The request headers as logged: {@link LOGGED_HEADERS} (cut to 300 characters) and {@link CREDENTIAL_HEADERS} as `[Redacted]`. */
+/** The request headers as logged: {@link LOGGED_HEADERS}, each cut to 300 characters; credentials as `[Redacted]`. */
 export function loggableHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   const logged: Record<string, string> = {};
   for (const name of LOGGED_HEADERS) {
     const value = headers[name];
     if (value === undefined) continue;
     const text = Array.isArray(value) ? value.join(', ') : value;
-    logged[name] = text.length > MAX_LOGGED_HEADER_LENGTH ? `${text.slice(0, MAX_LOGGED_HEADER_LENGTH)}...` : text;
+    logged[name] = text.length > MAX_LOGGED_VALUE_LENGTH ? `${text.slice(0, MAX_LOGGED_VALUE_LENGTH)}...` : text;
   }
   for (const name of CREDENTIAL_HEADERS) if (headers[name] !== undefined) logged[name] = '[Redacted]';
   return logged;
@@ -132,7 +132,7 @@ export function logRequest(
     req: {
       id: context.id,
       method: req.method,
-      url: url.length > MAX_LOGGED_HEADER_LENGTH ? `${url.slice(0, MAX_LOGGED_HEADER_LENGTH)}...` : url,
+      url: url.length > MAX_LOGGED_VALUE_LENGTH ? `${url.slice(0, MAX_LOGGED_VALUE_LENGTH)}...` : url,
       headers: loggableHeaders(req.headers),
       remoteAddress: req.socket?.remoteAddress,
     },

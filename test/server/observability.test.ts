@@ -43,7 +43,8 @@ describe('logs', () => {
       ...PROXY_HEADERS,
     };
     await postJson(server, '/decode', { payloads: [encrypted, plain] }, { ...headers, 'X-Request-Id': 'decode-1' });
-    await postJson(server, '/decode', { payloads: [plain] }, { 'User-Agent': `ua-${'x'.repeat(1000)}`, 'X-Request-Id': 'long-ua' });
+    const longAgent = { 'User-Agent': `ua-${'x'.repeat(1000)}`, 'X-Request-Id': 'long-ua' };
+    await postJson(server, '/decode', { payloads: [plain] }, longAgent);
     await postJson(server, '/encode', { payloads: [plain] }, { ...headers, 'X-Request-Id': 'encode-1' });
     await postJson(server, '/decode', `{"payloads":[{"data":"${SECRET}!"}]}`, { ...headers, 'X-Request-Id': 'bad-1' });
     await postJson(server, '/decode', `{"payloads":[${JSON.stringify(plain)}`, { ...headers, 'X-Request-Id': 'bad-2' });
