@@ -10,6 +10,7 @@ import { Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { AuthError } from './auth/auth-error.js';
 import { lingerOnClose } from './body.js';
 import { type AuthorizeHook, type CodecsLookup, createCodecHandler } from './codec-route.js';
 import type { ServerCodecs } from './codecs.js';
@@ -95,6 +96,7 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
     // say while the identity provider is down, is a condition to watch, not a bug: a warn line without a stack.)
     if (httpError.code === 'internal') (res as ResponseWithError).err = error instanceof Error ? error : new Error(String(error));
     if (context) context.fields.error = { code: httpError.code, message: httpError.message };
+    if (error instanceof AuthError) metrics.authRefused(error.refusal);
     writeError(res, httpError);
   };
 

@@ -127,9 +127,7 @@ function createKeys(
   metrics: ServerMetrics,
 ): { codecsFor: CodecsLookup; reloader?: KeyReloader } {
   const { config, keyRing, keySource } = loaded;
-  const onForeignKey = (namespace: string, keyId: string): void =>
-    logger.warn({ namespace, keyId }, "refused a payload whose key id is not one of the namespace's keys");
-  const build = (ring: KeyRing | undefined) => buildCodecSet(config.codec, ring, config.namespaceKeys, onForeignKey);
+  const build = (ring: KeyRing | undefined) => buildCodecSet(config.codec, ring, config.namespaceKeys);
   if (!keyRing || !keySource) return { codecsFor: build(undefined).codecsFor };
   const reloader = new KeyReloader({
     initial: { ...build(keyRing), keyRing },

@@ -19,6 +19,7 @@ export class ServerMetrics {
   readonly #payloads: Counter<'operation' | 'namespace' | 'key_id'>;
   readonly #encryptions: Counter<'key_id'>;
   readonly #decodeFailures: Counter<'reason'>;
+  readonly #authRefusals: Counter<'reason'>;
   readonly #namespaces = new Set<string>();
   // prom-client hashes label objects on every call; the hot path reuses bound children instead (see #child).
   readonly #children = new Map<object, Map<string, unknown>>();
@@ -77,6 +78,12 @@ export class ServerMetrics {
       labelNames: ['reason'],
       registers,
     });
+    this.#authRefusals = new Counter({
+      name: 'temporal_codec_auth_refusals_total',
+      help: 'Codec requests refused by access control (a token, a namespace, a key id), by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   }
 
@@ -125,6 +132,11 @@ export class ServerMetrics {
 
   decodeFailure(reason: string): void {
     this.#child(this.#decodeFailures, reason).inc();
+  }
+
+  /** A request refused by access control, whether by the authorizer or by a namespace's key ids. */
+  authRefused(reason: string): void {
+    this.#child(this.#authRefusals, reason).inc();
   }
 
   #namespaceLabel(namespace: string | undefined): string {

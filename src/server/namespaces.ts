@@ -137,24 +137,19 @@ export function namespaceKeyProblems(map: NamespaceKeyMap, ring: KeyRing): strin
 
 /** An encryption codec that decodes only payloads of its namespace's key ids, refusing others by name. */
 class NamespaceEncryptionCodec extends EncryptionCodec {
-  readonly #namespace: string;
   readonly #where: string;
-  readonly #onForeignKey: (namespace: string, keyId: string) => void;
 
-  constructor(keyRing: KeyRing, namespace: string, onForeignKey: (namespace: string, keyId: string) => void) {
+  constructor(keyRing: KeyRing, namespace: string) {
     super({ keyRing });
-    this.#namespace = namespace;
     this.#where =
       namespace === OTHER_NAMESPACES
         ? 'a namespace without keys of its own (the "*" entry)'
         : `namespace ${JSON.stringify(namespace)}`;
-    this.#onForeignKey = onForeignKey;
   }
 
   override decryptPayload(payload: Payload): Payload {
     const keyId = encryptionKeyIdOf(payload);
     if (keyId !== undefined && !this.keyRing.has(keyId)) {
-      this.#onForeignKey(this.#namespace, keyId);
       // The same answer whether the id has a key in another namespace or none at all: no oracle across namespaces.
       throw new AuthError(
         'forbidden_key',
@@ -182,7 +177,6 @@ export function buildCodecSet(
   options: CodecOptions,
   keyRing: KeyRing | undefined,
   map: NamespaceKeyMap | undefined,
-  onForeignKey: (namespace: string, keyId: string) => void = () => {},
 ): CodecSet {
   // The ring decides the active key id (createPayloadCodecs would let an encryptionKeyID option override it).
   const { encryptionKeyID: _active, keysDir: _dir, ...codecOptions } = options;
@@ -192,7 +186,7 @@ export function buildCodecSet(
   for (const [namespace, entry] of map) {
     const ring = keyRing.restrictedTo(namespaceKeyIds(entry, keyRing), entry.activeKeyId ?? keyRing.activeKeyId);
     const codecs = createServerCodecs({ ...codecOptions, keyRing: ring });
-    byNamespace.set(namespace, { ...codecs, encryption: new NamespaceEncryptionCodec(ring, namespace, onForeignKey) });
+    byNamespace.set(namespace, { ...codecs, encryption: new NamespaceEncryptionCodec(ring, namespace) });
   }
   const other = byNamespace.get(OTHER_NAMESPACES);
   return {

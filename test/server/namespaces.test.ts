@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { EncryptionCodec, KeyRing } from '../../src/index.js';
 import { tokenDigest } from '../../src/server/auth/static-tokens.js';
 import { loadServeConfig, ServeConfigError, type ServeFlags } from '../../src/server/config.js';
@@ -38,11 +38,11 @@ afterEach(async () => {
   for (const server of servers.splice(0)) await server.close();
 });
 
-async function namespaceServer(map: NamespaceKeyMap = MAP, onForeignKey = vi.fn()) {
-  const { codecsFor } = buildCodecSet({}, RING, map, onForeignKey);
+async function namespaceServer(map: NamespaceKeyMap = MAP) {
+  const { codecsFor } = buildCodecSet({}, RING, map);
   const server = await startServer({}, { codecsFor });
   servers.push(server);
-  return { server, onForeignKey };
+  return { server };
 }
 
 function post(server: TestServer, path: string, payloads: unknown[], namespace?: string, token?: string) {
@@ -82,8 +82,8 @@ describe('namespace keys on the server', () => {
     expect((await post(server, '/staging/decode', [encrypted('stg-2')])).status).toBe(200);
   });
 
-  it("refuses another namespace's payload with 403 naming the key id and namespace, and logs it", async () => {
-    const { server, onForeignKey } = await namespaceServer();
+  it("refuses another namespace's payload with 403 naming the key id and namespace, and logs and counts it", async () => {
+    const { server } = await namespaceServer();
     for (const [path, namespace] of [['/decode', 'staging'], ['/staging/decode', undefined]] as const) {
       const response = await post(server, path, [encrypted('stg-1'), encrypted('prod-2026')], namespace);
       expect(response.status).toBe(403);
@@ -97,7 +97,8 @@ describe('namespace keys on the server', () => {
       const line = logLines(server).find((l) => l.requestId === response.headers['x-request-id'] && l.res);
       expect(line).toMatchObject({ namespace: 'staging', error: { code: 'forbidden' }, res: { statusCode: 403 } });
     }
-    expect(onForeignKey).toHaveBeenCalledWith('staging', 'prod-2026');
+    const metrics = await server.codecServer.metrics.registry.metrics();
+    expect(metrics).toContain('temporal_codec_auth_refusals_total{reason="forbidden_key"} 2');
   });
 
   it('answers a key id that exists nowhere exactly like one of another namespace (no oracle)', async () => {

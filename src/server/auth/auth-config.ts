@@ -162,7 +162,7 @@ export function createAccessControl(
     ...(settings.anonymousDecode.length > 0 ? { anonymousDecode: settings.anonymousDecode } : {}),
   };
   return {
-    authorize: createAuthorizer(authenticators, deps),
+    authorize: createAuthorizer(authenticators),
     ...(issuerKeys ? { issuerKeys } : {}),
     describe,
   };

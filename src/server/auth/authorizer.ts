@@ -1,6 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import type { Logger } from 'pino';
-import { Counter, type Registry } from 'prom-client';
 import type { AuthorizeHook, CodecOperation } from '../codec-route.js';
 import { contextOf } from '../logging.js';
 import { AuthError } from './auth-error.js';
@@ -30,25 +28,14 @@ const JWT_SHAPE = /^[\w-]+\.[\w-]*\.[\w-]*$/;
  * token, else a JWT from the configured header) and whether that caller may `decode` (read) or `encode` (write) in
  * the request's namespace; a request that names no namespace is for {@link DEFAULT_NAMESPACE}. Refuses with 401
  * (no or bad token), 403 (a good token without the right) or 503 (the identity provider's keys cannot be fetched).
- * The caller's name, never its token, goes on the request's log line.
+ * The caller's name, never its token, goes on the request's log line; the server counts refusals by reason.
  */
-export function createAuthorizer(auth: Authenticators, deps: { logger: Logger; registry?: Registry }): AuthorizeHook {
+export function createAuthorizer(auth: Authenticators): AuthorizeHook {
   if (!auth.staticTokens?.size && !auth.jwt) throw new Error('createAuthorizer needs static tokens or a JWT verifier');
-  const refusals = new Counter({
-    name: 'temporal_codec_auth_refusals_total',
-    help: 'Codec requests refused by access control, by reason.',
-    labelNames: ['reason'],
-    registers: deps.registry ? [deps.registry] : [],
-  });
   const { staticTokens, jwt, anonymousDecode } = auth;
   const tokenSource = jwt?.rules.tokenSource;
   const acceptsAccess = tokenSource === 'access' || tokenSource === 'either';
   const acceptsId = tokenSource === 'id' || tokenSource === 'either';
-
-  const refuse = (error: unknown): never => {
-    if (error instanceof AuthError) refusals.labels(error.refusal).inc();
-    throw error;
-  };
 
   const permit = (req: IncomingMessage, principal: Principal, namespace: string, operation: CodecOperation): void => {
     const context = contextOf(req);
@@ -56,7 +43,7 @@ export function createAuthorizer(auth: Authenticators, deps: { logger: Logger; r
     // Anonymous callers get here only for a decode in one of their namespaces, which is open to every caller.
     if (principal.kind === 'anonymous' || principal.grants.allows(namespace, operation)) return;
     if (operation === 'decode' && anonymousDecode?.has(namespace)) return;
-    refuse(new AuthError('forbidden_namespace', forbiddenMessage(principal, namespace, operation, jwt)));
+    throw new AuthError('forbidden_namespace', forbiddenMessage(principal, namespace, operation, jwt));
   };
 
   return (req, requestNamespace, operation) => {
@@ -65,7 +52,7 @@ export function createAuthorizer(auth: Authenticators, deps: { logger: Logger; r
     const extras = req.headers['authorization-extras'];
     const bearer = authorization === undefined ? undefined : bearerToken(authorization);
     if (bearer === null) {
-      return refuse(new AuthError('invalid_token', 'the Authorization header must be "Bearer <token>"'));
+      throw new AuthError('invalid_token', 'the Authorization header must be "Bearer <token>"');
     }
     const idToken = acceptsId && typeof extras === 'string' && extras !== '' ? extras.replace(/^Bearer\s+/i, '') : undefined;
 
@@ -81,19 +68,16 @@ export function createAuthorizer(auth: Authenticators, deps: { logger: Logger; r
           ? 'is not a well-formed signed JWT'
           : 'is not accepted';
       const hint = jwt && !acceptsAccess ? '; this server reads JWTs from the ID token in Authorization-Extras' : '';
-      return refuse(new AuthError('invalid_token', `the bearer token ${what}${hint}`));
+      throw new AuthError('invalid_token', `the bearer token ${what}${hint}`);
     }
     if (jwtBearer === undefined && idToken === undefined) {
       if (operation === 'decode' && anonymousDecode?.has(namespace)) {
         return permit(req, { kind: 'anonymous', name: 'anonymous' }, namespace, operation);
       }
       const accepted = acceptsId && !acceptsAccess ? 'an ID token in Authorization-Extras' : 'Authorization: Bearer <token>';
-      return refuse(new AuthError('missing_token', `authentication is required: send ${accepted}`));
+      throw new AuthError('missing_token', `authentication is required: send ${accepted}`);
     }
-    return verifyJwt(jwt!, jwtBearer, idToken).then(
-      (principal) => permit(req, principal, namespace, operation),
-      refuse,
-    );
+    return verifyJwt(jwt!, jwtBearer, idToken).then((principal) => permit(req, principal, namespace, operation));
   };
 }
 
