@@ -114,7 +114,7 @@ export class SettingsReader {
     const given = this.given('corsOrigins');
     if (!given) return [];
     const origins: string[] = [];
-    for (const item of given.text.split(',').map((o) => o.trim()).filter(Boolean)) {
+    for (const item of commaList(given.text)) {
       if (item === '*') {
         this.problems.push(
           `${given.source}: "*" is not allowed; list the exact origins of the Web UI (credentials are allowed, so a ` +
@@ -141,8 +141,8 @@ export class SettingsReader {
       this.problems.push(`${cert ? cert.source : key!.source} needs ${cert ? '--tls-key' : '--tls-cert'} as well`);
       return undefined;
     }
-    const certPem = this.#readFile(cert);
-    const keyPem = this.#readFile(key);
+    const certPem = this.readFile(cert);
+    const keyPem = this.readFile(key);
     if (!certPem || !keyPem) return undefined;
     try {
       createSecureContext({ cert: certPem, key: keyPem });
@@ -155,7 +155,8 @@ export class SettingsReader {
     return { cert: certPem, key: keyPem };
   }
 
-  #readFile(given: Given): Buffer | undefined {
+  /** The file a setting names, or undefined with a problem naming the setting, the path and the error code. */
+  readFile(given: Given): Buffer | undefined {
     try {
       return readFileSync(given.text);
     } catch (error) {
@@ -164,6 +165,17 @@ export class SettingsReader {
       return undefined;
     }
   }
+}
+
+/** The items of a comma-separated setting, trimmed, empty ones dropped. */
+export function commaList(text: string): string[] {
+  return text.split(',').map((item) => item.trim()).filter(Boolean);
+}
+
+/** 127.0.0.0/8, ::1 and localhost (brackets allowed): only this machine can connect. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h);
 }
 
 function positive(parse: (text: string) => number | undefined): (text: string) => number | undefined {

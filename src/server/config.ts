@@ -11,7 +11,7 @@ import {
   loadCodecOptions,
 } from '../index.js';
 import { type AuthSettings, readAuthSettings } from './auth/auth-config.js';
-import { type Env, SERVE_ENV, type ServeFlags, SettingsReader } from './config-source.js';
+import { type Env, isLoopback, SERVE_ENV, type ServeFlags, SettingsReader } from './config-source.js';
 import { type KeySource, loadServerKeyRing } from './key-reload.js';
 import { type NamespaceKeyMap, namespaceKeyProblems, readNamespaceKeys } from './namespaces.js';
 import { formatSize, parseDuration, parseSize } from './units.js';
@@ -223,11 +223,6 @@ function keyVariables(env: Env): Env {
   return Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith('TEMPORAL_ENCRYPTION_KEY')));
 }
 
-/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
-export function isLoopback(host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h);
-}
 
 function readCodecOptions(flags: ServeFlags, env: Env, problems: string[]): ServeConfig['codec'] {
   let options: CodecOptions = {};

@@ -6,7 +6,7 @@ import { validKeyId } from '../keys/load-key-ring.js';
 import { AuthError } from './auth/auth-error.js';
 import { DEFAULT_NAMESPACE } from './auth/permissions.js';
 import type { CodecsLookup } from './codec-route.js';
-import type { SettingsReader } from './config-source.js';
+import type { Given, SettingsReader } from './config-source.js';
 import { createServerCodecs, type ServerCodecs } from './codecs.js';
 
 /** The keys of one namespace: the key ids it may decode (exact, or a prefix ending in `*`) and the one it encodes with. */
@@ -59,23 +59,18 @@ export function parseNamespaceKeys(value: unknown, where: string, problems: stri
   return map;
 }
 
-/** Reads a namespace-keys file: YAML or JSON, the mapping itself or `{namespaces: {...}}`. */
-export function readNamespaceKeysFile(path: string, source: string, problems: string[]): NamespaceKeyMap | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    problems.push(`${source}: ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-    return undefined;
-  }
+/** Reads the namespace-keys file a setting names: YAML or JSON, the mapping itself or `{namespaces: {...}}`. */
+function readNamespaceKeysFile(reader: SettingsReader, given: Given): NamespaceKeyMap | undefined {
+  const text = reader.readFile(given)?.toString('utf8');
+  if (text === undefined) return undefined;
   const document = parseDocument(text);
   if (document.errors.length > 0) {
-    problems.push(`${source}: ${path} is not valid YAML or JSON`);
+    reader.problems.push(`${given.source}: ${given.text} is not valid YAML or JSON`);
     return undefined;
   }
   const root = document.toJSON() as Record<string, unknown> | null;
   const mapping = root && typeof root === 'object' && 'namespaces' in root ? root.namespaces : root;
-  return parseNamespaceKeys(mapping, `${source} ${path}`, problems);
+  return parseNamespaceKeys(mapping, `${given.source} ${given.text}`, reader.problems);
 }
 
 /**
@@ -97,7 +92,7 @@ export function readNamespaceKeys(reader: SettingsReader, configFile: string | u
     reader.problems.push(`${given.source} and the namespaces section of ${configFile}: give one of them`);
     return undefined;
   }
-  if (given) return readNamespaceKeysFile(given.text, given.source, reader.problems);
+  if (given) return readNamespaceKeysFile(reader, given);
   if (section === undefined || section === null) return undefined;
   return parseNamespaceKeys(section, `${configFile}: namespaces`, reader.problems);
 }

@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SETTINGS, isLoopback, loadServeConfig, ServeConfigError, type ServeFlags } from '../../src/server/config.js';
+import { isLoopback } from '../../src/server/config-source.js';
+import { DEFAULT_SETTINGS, loadServeConfig, ServeConfigError, type ServeFlags } from '../../src/server/config.js';
 import { parseDuration, parseSize } from '../../src/server/units.js';
 
 const KEY = `base64:${Buffer.alloc(32, 1).toString('base64')}`;

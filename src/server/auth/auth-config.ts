@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { AuthorizeHook } from '../codec-route.js';
-import type { SettingsReader } from '../config-source.js';
+import { commaList, type SettingsReader } from '../config-source.js';
 import { type Authenticators, createAuthorizer } from './authorizer.js';
 import { DEFAULT_ISSUER_KEYS, IssuerKeys, type IssuerKeysSettings, safeUrl } from './issuer-keys.js';
 import {
@@ -35,13 +34,8 @@ export function readAuthSettings(reader: SettingsReader): AuthSettings | undefin
   const before = problems.length;
   const tokens: StaticToken[] = [];
   const file = reader.given('authTokensFile');
-  if (file) {
-    try {
-      tokens.push(...parseStaticTokens(readFileSync(file.text, 'utf8'), `${file.source} ${file.text}`, problems));
-    } catch (error) {
-      problems.push(`${file.source}: ${file.text} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-  }
+  const fileText = file && reader.readFile(file)?.toString('utf8');
+  if (file && fileText !== undefined) tokens.push(...parseStaticTokens(fileText, `${file.source} ${file.text}`, problems));
   const inline = reader.given('authTokens');
   if (inline) tokens.push(...parseStaticTokens(inline.text, inline.source, problems));
   problems.push(...duplicateProblems(tokens));
@@ -51,7 +45,7 @@ export function readAuthSettings(reader: SettingsReader): AuthSettings | undefin
 
   const jwt = readJwtSettings(reader);
   const anonymous = reader.given('anonymousDecodeNamespaces');
-  const anonymousDecode = anonymous ? anonymous.text.split(',').map((ns) => ns.trim()).filter(Boolean) : [];
+  const anonymousDecode = anonymous ? commaList(anonymous.text) : [];
   if (anonymous && anonymousDecode.includes('*')) {
     problems.push(`${anonymous.source}: "*" is not allowed; list the namespaces whose payloads anyone may decode`);
   }
@@ -81,7 +75,7 @@ function readJwtSettings(reader: SettingsReader): (JwtRules & IssuerKeysSettings
   }
   const issuer = reader.given('jwtIssuer')?.text ?? oidcIssuer?.text;
   if (!issuer) problems.push(`--jwt-issuer (TEMPORAL_CODEC_JWT_ISSUER) is required with ${jwksUrl!.source}`);
-  const audience = list(reader.given('jwtAudience')?.text);
+  const audience = commaList(reader.given('jwtAudience')?.text ?? '');
   if (audience.length === 0) {
     problems.push(
       '--jwt-audience (TEMPORAL_CODEC_JWT_AUDIENCE) is required with JWT verification: without it, a token the identity ' +
@@ -108,7 +102,7 @@ function readJwtSettings(reader: SettingsReader): (JwtRules & IssuerKeysSettings
 function readAlgorithms(reader: SettingsReader): string[] {
   const given = reader.given('jwtAlgorithms');
   if (!given) return DEFAULT_JWT_ALGORITHMS;
-  const algorithms = list(given.text);
+  const algorithms = commaList(given.text);
   const allowed = new Set<string>(ASYMMETRIC_ALGORITHMS);
   for (const alg of algorithms) {
     if (allowed.has(alg)) continue;
@@ -120,10 +114,6 @@ function readAlgorithms(reader: SettingsReader): string[] {
     reader.problems.push(`${given.source}: "${alg.slice(0, 20)}" is not accepted (${why})`);
   }
   return algorithms.length > 0 ? algorithms : DEFAULT_JWT_ALGORITHMS;
-}
-
-function list(text: string | undefined): string[] {
-  return (text ?? '').split(',').map((item) => item.trim()).filter(Boolean);
 }
 
 /** The authorizer of these settings, and the issuer keys to warm up at start-up. */

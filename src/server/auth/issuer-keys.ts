@@ -7,6 +7,7 @@ import {
   type JWSHeaderParameters,
   type RemoteJWKSet,
 } from 'jose';
+import { isLoopback } from '../config-source.js';
 
 /** Where the issuer's signing keys come from and how long they are kept. */
 export interface IssuerKeysSettings {
@@ -213,7 +214,5 @@ export function safeUrl(text: string): URL | undefined {
     return undefined;
   }
   if (url.protocol === 'https:') return url;
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  const loopback = host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-  return url.protocol === 'http:' && loopback ? url : undefined;
+  return url.protocol === 'http:' && isLoopback(url.hostname) ? url : undefined;
 }
