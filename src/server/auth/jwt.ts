@@ -39,10 +39,6 @@ export interface JwtPrincipal {
   kind: 'jwt';
   name: string;
   grants: Grants;
-  /** Which header the token came from. */
-  tokenSource: 'access' | 'id';
-  /** Permissions entries that were skipped as malformed or of unknown roles. */
-  ignoredPermissions: string[];
   hasPermissionsClaim: boolean;
 }
 
@@ -72,14 +68,12 @@ export class JwtVerifier {
       throw this.explain(error, token, tokenSource) ?? error;
     }
     const claim = payload[permissionsClaim];
-    const { grants, ignored } = grantsFromPermissions(claim);
+    const { grants } = grantsFromPermissions(claim);
     const subject = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : 'without sub';
     return {
       kind: 'jwt',
       name: subject.replace(/[^\x20-\x7e]/g, '?').slice(0, 100),
       grants,
-      tokenSource,
-      ignoredPermissions: ignored,
       hasPermissionsClaim: claim !== undefined,
     };
   }
