@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Payload } from '@temporalio/common';
 import { encryptionKeyIdOf, parsePayloadsJson, PayloadJsonError, payloadToJson } from '../index.js';
+import { AnswerQueue } from './answer-queue.js';
 import { ABORTED, checkBodyHeaders, lingerOnClose, readBody } from './body.js';
 import type { ServerCodecs } from './codecs.js';
 import { HttpError, payloadError } from './errors.js';
@@ -37,7 +38,8 @@ export interface CodecHandlerOptions {
 /**
  * The hot path: `POST <prefix>/encode` and `POST <prefix>/decode`, without Express. The body is read into Buffers
  * up to the limit, parsed with one `JSON.parse`, run through the codecs' synchronous per-payload methods and
- * written as one JSON text (see {@link payloadsJsonText}) with a Content-Length.
+ * written as one JSON text (see {@link payloadsJsonText}) with a Content-Length, together with the other answers
+ * finished in the same turn of the event loop (see {@link AnswerQueue}).
  *
  * ```text
  * decode: payload --decryptPayload (if binary/encrypted)--> --decompressPayload (if binary/zlib)--> payload
@@ -46,6 +48,7 @@ export interface CodecHandlerOptions {
  */
 export function createCodecHandler(options: CodecHandlerOptions) {
   const { bodyLimit, maxPayloads, maxDecodedBytes, codecsFor, authorize, metrics, fail } = options;
+  const answers = new AnswerQueue();
 
   return function handleCodec(req: IncomingMessage, res: ServerResponse, context: RequestContext): void {
     const operation = context.route.name as CodecOperation;
@@ -86,6 +89,7 @@ export function createCodecHandler(options: CodecHandlerOptions) {
       if (error === ABORTED) return;
       if (error) return refuse(req, res, error);
       context.fields.bytesIn = body.length;
+      answers.beforeWork(body.length);
       let json: string;
       try {
         json = transcode(body, operation, context);
@@ -94,13 +98,7 @@ export function createCodecHandler(options: CodecHandlerOptions) {
       }
       const length = Buffer.byteLength(json);
       context.fields.bytesOut = length;
-      res.writeHead(200, {
-        'Content-Type': 'application/json',
-        'Content-Length': length,
-        // Decoded payloads are plaintext: no browser or proxy cache keeps them.
-        'Cache-Control': 'no-store',
-      });
-      res.end(json);
+      answers.send(res, json, length);
     });
   }
 
