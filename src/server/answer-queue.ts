@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import type { ResponseWithError } from './logging.js';
 
 /**
  * How long, at most, an answer waits for the others of its batch, in milliseconds (plus the time of the request being
@@ -64,13 +65,20 @@ export class AnswerQueue {
     for (const { res, text, length } of batch) {
       // A client that went away meanwhile: its 'close' already logged the request as aborted.
       if (res.destroyed) continue;
-      res.writeHead(200, {
-        'Content-Type': 'application/json',
-        'Content-Length': length,
-        // Decoded payloads are plaintext: no browser or proxy cache keeps them.
-        'Cache-Control': 'no-store',
-      });
-      res.end(text);
+      try {
+        res.writeHead(200, {
+          'Content-Type': 'application/json',
+          'Content-Length': length,
+          // Decoded payloads are plaintext: no browser or proxy cache keeps them.
+          'Cache-Control': 'no-store',
+        });
+        res.end(text);
+      } catch (error) {
+        // A bug, not the client's doing: this connection is cut and its request line carries the error; the rest of
+        // the batch is still answered.
+        (res as ResponseWithError).err = error instanceof Error ? error : new Error(String(error));
+        res.destroy();
+      }
     }
   }
 }

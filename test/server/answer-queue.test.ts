@@ -86,4 +86,21 @@ describe('AnswerQueue (codec answers written together at the end of the poll pha
     answers.beforeWork(10);
     expect(writes).toEqual([`a head 200 ${HEADERS}`, 'a end {}']);
   });
+
+  it('cuts a response whose write throws, keeps the error for its request line, and still answers the rest', async () => {
+    const { writes, response } = recorder();
+    const broken = response('broken') as unknown as { err?: Error; writeHead: () => never; destroy: () => void };
+    let destroyed = 0;
+    broken.writeHead = () => {
+      throw new Error('headers already sent');
+    };
+    broken.destroy = () => void destroyed++;
+    const answers = new AnswerQueue(60_000);
+    answers.send(broken as unknown as ServerResponse, '{}', 2);
+    answers.send(response('next'), '{}', 2);
+    await nextCheckPhase();
+    expect(destroyed).toBe(1);
+    expect(broken.err?.message).toBe('headers already sent');
+    expect(writes).toEqual([`next head 200 ${HEADERS}`, 'next end {}']);
+  });
 });
