@@ -1,7 +1,10 @@
 import type { ServerResponse } from 'node:http';
+import { connect } from 'node:net';
 import { setImmediate as nextCheckPhase } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EncryptionCodec } from '../../src/index.js';
 import { AnswerQueue, LARGE_BODY_BYTES } from '../../src/server/answer-queue.js';
+import { jsonPayload, payloadJson, postJson, startServer, testKeyRing, type TestServer } from './helpers.js';
 
 /** A response that records what is written to it, in the order of every response made by one `recorder`. */
 function recorder() {
@@ -102,5 +105,53 @@ describe('AnswerQueue (codec answers written together at the end of the poll pha
     expect(destroyed).toBe(1);
     expect(broken.err?.message).toBe('headers already sent');
     expect(writes).toEqual([`next head 200 ${HEADERS}`, 'next end {}']);
+  });
+});
+
+describe('codec answers on a real server (written through the AnswerQueue)', () => {
+  let server: TestServer;
+  const encrypted = (value: unknown) => ({
+    payloads: [payloadJson(new EncryptionCodec({ keyRing: testKeyRing() }).encryptPayload(jsonPayload(value)))],
+  });
+
+  beforeAll(async () => {
+    server = await startServer();
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('answers pipelined requests on one connection in order, an error between two successes included', async () => {
+    const request = (id: string, body: string) =>
+      `POST /decode HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-Request-Id: ${id}\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const good = JSON.stringify(encrypted({ n: 1 }));
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = connect(server.port, '127.0.0.1', () =>
+        socket.write(request('p-1', good) + request('p-2', '{"payloads": 5}') + request('p-3', good)),
+      );
+      let received = '';
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.toString('utf8');
+        if ((received.match(/HTTP\/1\.1 \d{3} /g) ?? []).length === 3 && received.endsWith('}')) {
+          socket.destroy();
+          resolve(received);
+        }
+      });
+      socket.on('error', reject);
+    });
+    expect([...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1])).toEqual(['200', '400', '200']);
+    expect([...text.matchAll(/^X-Request-Id: (.+)\r$/gim)].map((m) => m[1])).toEqual(['p-1', 'p-2', 'p-3']);
+  });
+
+  it('answers many requests at once, each with its own payload', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 24 }, (_, i) => postJson(server, '/decode', encrypted({ order: i }))),
+    );
+    results.forEach((result, i) => {
+      expect(result.status).toBe(200);
+      const [payload] = result.json().payloads as Array<{ data: string }>;
+      expect(JSON.parse(Buffer.from(payload!.data, 'base64').toString('utf8'))).toEqual({ order: i });
+    });
   });
 });
