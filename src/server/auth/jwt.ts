@@ -68,7 +68,7 @@ export class JwtVerifier {
       throw this.explain(error, token, tokenSource) ?? error;
     }
     const claim = payload[permissionsClaim];
-    const { grants } = grantsFromPermissions(claim);
+    const grants = grantsFromPermissions(claim);
     const subject = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : 'without sub';
     return {
       kind: 'jwt',

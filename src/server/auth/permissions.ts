@@ -64,30 +64,26 @@ const SYSTEM_NAMESPACES = new Set(['system', 'temporal-system']);
 /**
  * The rights in a permissions claim of Temporal's format: a list of `"<namespace>:<role>"` strings (a single
  * space-separated string is read as that list), roles case-insensitive. Entries Temporal's claim mapper would skip
- * (no colon, unknown role) are skipped here too and returned in `ignored`.
+ * (no colon, unknown role) are skipped here too.
  *
  * @example
  * grantsFromPermissions(['production:read', 'staging:write', 'system:admin']);
  */
-export function grantsFromPermissions(claim: unknown): { grants: Grants; ignored: string[] } {
+export function grantsFromPermissions(claim: unknown): Grants {
   const entries = typeof claim === 'string' ? claim.split(/\s+/).filter(Boolean) : Array.isArray(claim) ? claim : [];
   const byNamespace = new Map<string, Set<Right>>();
   const everywhere = new Set<Right>();
-  const ignored: string[] = [];
   for (const entry of entries) {
     const parts = typeof entry === 'string' ? entry.split(':') : [];
     const role = parts.length === 2 && parts[0] !== '' ? parts[1]!.toLowerCase() : undefined;
     // Own properties only: "ns:constructor" must be an unknown role, not Object's constructor.
     const rights = role !== undefined && Object.hasOwn(ROLE_RIGHTS, role) ? ROLE_RIGHTS[role] : undefined;
-    if (!rights) {
-      ignored.push(typeof entry === 'string' ? entry.slice(0, 100) : typeof entry);
-      continue;
-    }
+    if (!rights) continue;
     const namespace = parts[0]!;
     const target = SYSTEM_NAMESPACES.has(namespace) ? everywhere : getOrAdd(byNamespace, namespace);
     for (const right of rights) target.add(right);
   }
-  return { grants: new Grants(byNamespace, everywhere), ignored };
+  return new Grants(byNamespace, everywhere);
 }
 
 function getOrAdd(map: Map<string, Set<Right>>, key: string): Set<Right> {
