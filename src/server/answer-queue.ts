@@ -48,13 +48,17 @@ export class AnswerQueue {
       setImmediate(this.#flush);
     }
     this.#queue.push({ res, text, length });
-    if (this.#queue.length > 1 && performance.now() - this.#firstQueuedAt >= this.#maxDelayMs) this.flush();
+    if (this.#queue.length > 1 && this.#batchIsOld()) this.flush();
   }
 
   /** Called before a request's codec work: writes what waits first if the body is large or the batch is old. */
   beforeWork(bodyBytes: number): void {
     if (this.#queue.length === 0) return;
-    if (bodyBytes >= LARGE_BODY_BYTES || performance.now() - this.#firstQueuedAt >= this.#maxDelayMs) this.flush();
+    if (bodyBytes >= LARGE_BODY_BYTES || this.#batchIsOld()) this.flush();
+  }
+
+  #batchIsOld(): boolean {
+    return performance.now() - this.#firstQueuedAt >= this.#maxDelayMs;
   }
 
   /** Writes every queued answer, in the order queued. */

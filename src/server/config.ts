@@ -223,7 +223,6 @@ function keyVariables(env: Env): Env {
   return Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith('TEMPORAL_ENCRYPTION_KEY')));
 }
 
-
 function readCodecOptions(flags: ServeFlags, env: Env, problems: string[]): ServeConfig['codec'] {
   let options: CodecOptions = {};
   try {
