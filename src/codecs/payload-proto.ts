@@ -1,9 +1,20 @@
+import { createRequire } from 'node:module';
 import type { Payload } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 // A CommonJS module whose named exports Node's ESM loader cannot see: take the value from the default export.
 import protoModule from '@temporalio/proto';
 
 const PayloadMessage = protoModule.temporal.api.common.v1.Payload;
+
+/**
+ * protobufjs drops the fields its schema does not know unless the reader says otherwise (`discardUnknown`, a global
+ * default of true), and the wire format carries them through: decode with readers that keep them (as `$unknowns`,
+ * which encode writes back). The generated decode takes only readers of its own protobufjs copy (`instanceof`), so
+ * the Reader comes from the copy that @temporalio/proto itself loads.
+ */
+const { Reader } = createRequire(createRequire(import.meta.url).resolve('@temporalio/proto'))('protobufjs/light') as {
+  Reader: { create(bytes: Uint8Array): { discardUnknown: boolean } };
+};
 
 /** `metadata.encoding` of the payloads the encryption codec makes. */
 export const ENCODING_ENCRYPTED = 'binary/encrypted';
@@ -52,12 +63,15 @@ export function serializePayloadParts(payload: Payload): Uint8Array[] {
   return [writer.finish(), data];
 }
 
-/** Parses protobuf bytes back into a Payload (throws on malformed input). */
+/** Parses protobuf bytes back into a Payload, fields unknown to the schema kept (throws on malformed input). */
 export function deserializePayload(bytes: Uint8Array): Payload {
-  return PayloadMessage.decode(bytes) as Payload;
+  const reader = Reader.create(bytes);
+  reader.discardUnknown = false;
+  return PayloadMessage.decode(reader as unknown as Uint8Array) as Payload;
 }
 
-const utf8 = new TextDecoder();
+// ignoreBOM: a key id is its bytes; a leading U+FEFF is part of it, not a marker to strip.
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** The text of a metadata entry, or undefined. */
 export function metadataText(payload: Payload, key: string): string | undefined {

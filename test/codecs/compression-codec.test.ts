@@ -110,6 +110,16 @@ describe('CompressionCodec decode', () => {
     expect(view(decoded!)).toEqual(view(original));
   });
 
+  it('carries fields its protobuf schema does not know through decode and a new encode', async () => {
+    // A Payload as a newer SDK writes it: field 9 (varint 42) after metadata and data.
+    const newer = Buffer.concat([serialize(rawPayload('json/plain', `"${'x'.repeat(4096)}"`)), Buffer.from([0x48, 0x2a])]);
+    const codec = new CompressionCodec();
+    const [decoded] = await codec.decode([zlibPayload(deflateSync(newer))]);
+    expect(hex(serialize(decoded!))).toBe(hex(newer));
+    const [again] = await codec.decode(await codec.encode([decoded!]));
+    expect(hex(serialize(again!))).toBe(hex(newer));
+  });
+
   it('decodes every binary/zlib payload whatever its size and whatever this codec would compress', async () => {
     const small = rawPayload('json/plain', '"tiny"');
     const compressedSmall = zlibPayload(deflateSync(serialize(small)));

@@ -108,6 +108,22 @@ describe('EncryptionCodec wire format (binary/encrypted)', () => {
     const [decrypted] = await codec.decode([await encrypt(payload)]);
     expect(view(decrypted!).externalPayloads).toEqual(['12']);
   });
+
+  it.each([
+    ['small', 3],
+    ['large (serialized in parts on encode)', 4096],
+  ])('carries fields its protobuf schema does not know through decode and a new encode, %s data', async (_, size) => {
+    // A Payload as a newer SDK writes it: field 9 (varint 42) after metadata and data.
+    const newer = Buffer.concat([serialize(rawPayload('json/plain', 'x'.repeat(size))), Buffer.from([0x48, 0x2a])]);
+    const sealed: Payload = {
+      metadata: { encoding: Buffer.from('binary/encrypted'), 'encryption-key-id': Buffer.from('production') },
+      data: sealIndependently(KEY, Buffer.alloc(NONCE_LENGTH, 1), newer),
+    };
+    const [decrypted] = await codec.decode([sealed]);
+    expect(hex(serialize(decrypted!))).toBe(hex(newer));
+    const [again] = await codec.decode(await codec.encode([decrypted!]));
+    expect(hex(serialize(again!))).toBe(hex(newer));
+  });
 });
 
 describe('EncryptionCodec encode', () => {
@@ -294,6 +310,13 @@ describe('EncryptionCodec decryption errors', () => {
     const encrypted = await encrypt(original);
     const error = await decryptionFailure(withMetadata(encrypted, 'encryption-key-id', new Uint8Array([0x70, 0xff, 0xfe])));
     expect(error.message).toBe(decryptionMessage('"p\ufffd\ufffd"'));
+  });
+
+  it('reads a key id byte for byte: a leading byte-order mark is part of the id, not stripped', async () => {
+    const [encrypted] = await codec.encode([original]);
+    const withBom = withMetadata(encrypted!, 'encryption-key-id', Buffer.from('\ufeffproduction'));
+    expect(encryptionKeyIdOf(withBom)).toBe('\ufeffproduction');
+    await decryptionFailure(withBom); // no key has that id: "production" is not tried in its place
   });
 
   it('does not decrypt a payload whose key id differs from the one it was encrypted under (ids are not aliases)', async () => {
