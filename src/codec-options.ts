@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError } from './errors.js';
+import { ConfigError, describeKeyId } from './errors.js';
 
 /**
  * The codec settings, in the shape of the `temporal.security` section of a Trenova-style `config.yaml`.
@@ -43,7 +43,9 @@ const OPTION_KINDS: Record<keyof CodecOptions, OptionKind> = {
 
 /**
  * Reads codec options from a YAML or JSON config file (its `temporal.security` section, or a top-level `security`
- * section, or the file's top level) and then from `TEMPORAL_CODEC_*` variables, which win.
+ * section, or the file's top level) and then from `TEMPORAL_CODEC_*` variables, which win. Names in the file are
+ * matched without case, as viper (which reads Trenova's `config.yaml`) matches them; an unknown name in
+ * `temporal.security` is an `ERR_CONFIG` error naming the file and the field.
  *
  * @example
  * const options = loadCodecOptions({ configFile: 'config/config.yaml' });
@@ -101,13 +103,79 @@ function readConfigFile(path: string): CodecOptions {
   } catch (cause) {
     throw new ConfigError(`config file ${path} is not valid YAML or JSON`, { cause });
   }
-  const root = (document ?? {}) as Record<string, unknown>;
-  const temporal = root.temporal as Record<string, unknown> | undefined;
-  if (temporal && typeof temporal === 'object' && temporal.security !== undefined) {
-    return validateCodecOptions(temporal.security, `${path}: temporal.security`);
+  // Trenova reads this file with viper, whose keys are case-insensitive: `Temporal.Security.EncryptionKeyId` is the
+  // same setting as `temporal.security.encryptionKeyID` there, so it must be here too.
+  const root = document ?? {}; // an empty file
+  if (!isMapping(root)) throw new ConfigError(`${path} must be an object`);
+  const temporal = lookUp(root, 'temporal', `${path}: `);
+  if (isMapping(temporal)) {
+    const security = lookUp(temporal, 'security', `${path}: temporal.`);
+    if (security !== undefined) return readSection(security, `${path}: temporal.security`, { strict: true });
   }
-  if (root.security !== undefined) return validateCodecOptions(root.security, `${path}: security`);
-  return validateCodecOptions(root, path);
+  // A top-level `security` section, or the file's top level, may hold other settings (Trenova's own top-level
+  // `security` holds its sessions and API tokens): read the codec's keys there and leave the rest alone.
+  const security = lookUp(root, 'security', `${path}: `);
+  if (security !== undefined) return readSection(security, `${path}: security`, { strict: false });
+  return readSection(root, path, { strict: false });
+}
+
+/**
+ * Known option names by their lower-case form, as viper compares them. A Trenova `temporal.security` section
+ * (`TemporalSecurityConfig` in Trenova's Go config, and the four settings of its Temporal setup guide) holds
+ * enableEncryption, encryptionKeyID, enableCompression and compressionThreshold: all options of this package, so a
+ * real Trenova file needs no key accepted here without being used.
+ */
+const KNOWN_KEYS = new Map<string, string>(Object.keys(OPTION_KINDS).map((key) => [key.toLowerCase(), key]));
+
+/**
+ * A section's codec options, its keys matched case-insensitively. With `strict` (the `temporal.security` section,
+ * which holds codec settings only) an unknown key is an error: a misspelt `encryptionKeyID` silently left at
+ * "default" would encrypt under the wrong key id.
+ */
+function readSection(value: unknown, where: string, { strict }: { strict: boolean }): CodecOptions {
+  if (!isMapping(value)) throw new ConfigError(`${where} must be an object`);
+  const options: Record<string, unknown> = {};
+  const spelling = new Map<string, string>();
+  for (const [key, field] of Object.entries(value)) {
+    const known = KNOWN_KEYS.get(key.toLowerCase());
+    if (known === undefined) {
+      if (strict) {
+        throw new ConfigError(
+          `${where}${fieldName(key)} is not a known setting (known: ${[...KNOWN_KEYS.values()].join(', ')})`,
+        );
+      }
+      continue;
+    }
+    const earlier = spelling.get(known);
+    if (earlier !== undefined) {
+      throw new ConfigError(`${where}.${known} is set twice, as ${quoteKey(earlier)} and ${quoteKey(key)}`);
+    }
+    spelling.set(known, key);
+    options[known] = field;
+  }
+  return validateCodecOptions(options, where);
+}
+
+/** The value of `name` in `mapping`, compared without case; two spellings of the same name are an error. */
+function lookUp(mapping: Record<string, unknown>, name: string, prefix: string): unknown {
+  const matches = Object.keys(mapping).filter((key) => key.toLowerCase() === name);
+  if (matches.length > 1) throw new ConfigError(`${prefix}${name} is set twice, as ${matches.map(quoteKey).join(' and ')}`);
+  return matches.length === 1 ? mapping[matches[0]!] : undefined;
+}
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const PLAIN_KEY = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** `.name` for a plain name; a quoted, escaped `["..."]` for anything else, so that a key cannot forge a message. */
+function fieldName(key: string): string {
+  return PLAIN_KEY.test(key) ? `.${key}` : `[${describeKeyId(key)}]`;
+}
+
+function quoteKey(key: string): string {
+  return PLAIN_KEY.test(key) ? key : describeKeyId(key);
 }
 
 function parseText(text: string, kind: OptionKind, variable: string): boolean | string | number {

@@ -107,6 +107,87 @@ describe('loadCodecOptions from a config file', () => {
     configError(() => loadCodecOptions({ configFile: path, env: {} }), `${path}: temporal.security must be an object`);
   });
 
+  it('matches the keys of temporal.security without case, as viper does', () => {
+    const path = configFile(
+      'config.yaml',
+      'Temporal:\n  Security:\n    EnableEncryption: true\n    encryptionKeyId: production\n    ENABLECOMPRESSION: false\n' +
+        '    compressionthreshold: 2048\n    MaxDecompressedBytes: 1048576\n    keysdir: /keys\n',
+    );
+    expect(loadCodecOptions({ configFile: path, env: {} })).toEqual({
+      enableEncryption: true,
+      encryptionKeyID: 'production',
+      enableCompression: false,
+      compressionThreshold: 2048,
+      maxDecompressedBytes: 1048576,
+      keysDir: '/keys',
+    });
+  });
+
+  it('checks the type of a key matched without case under its canonical name', () => {
+    const path = configFile('config.yaml', 'temporal:\n  security:\n    encryptionkeyid: 42\n');
+    configError(() => loadCodecOptions({ configFile: path, env: {} }), `${path}: temporal.security.encryptionKeyID must be a non-empty string`);
+  });
+
+  it.each(['encryptionKey: production', 'encryptonKeyID: production', 'hostPort: temporal:7233', 'enable_encryption: true'])(
+    'refuses the unknown key of "%s" in temporal.security, naming the file and the field',
+    (line) => {
+      const path = configFile('config.yaml', `temporal:\n  security:\n    ${line}\n`);
+      const field = line.slice(0, line.indexOf(':'));
+      configError(
+        () => loadCodecOptions({ configFile: path, env: {} }),
+        `${path}: temporal.security.${field} is not a known setting (known: enableEncryption, encryptionKeyID, ` +
+          'enableCompression, compressionThreshold, maxDecompressedBytes, keysDir)',
+      );
+    },
+  );
+
+  it('quotes an unknown key that is not a plain name', () => {
+    const path = configFile('config.json', JSON.stringify({ temporal: { security: { 'key id\u001b[2J': 'x' } } }));
+    const error = configError(
+      () => loadCodecOptions({ configFile: path, env: {} }),
+      `${path}: temporal.security["key id\\u001b[2J"] is not a known setting (known: enableEncryption, encryptionKeyID, ` +
+        'enableCompression, compressionThreshold, maxDecompressedBytes, keysDir)',
+    );
+    expect(error.message).not.toContain('\u001b');
+  });
+
+  it('refuses a key of temporal.security given in two spellings', () => {
+    const path = configFile('config.yaml', 'temporal:\n  security:\n    encryptionKeyID: a\n    encryptionKeyId: b\n');
+    configError(
+      () => loadCodecOptions({ configFile: path, env: {} }),
+      `${path}: temporal.security.encryptionKeyID is set twice, as encryptionKeyID and encryptionKeyId`,
+    );
+    const sections = configFile('sections.yaml', 'temporal:\n  security: {}\n  Security: {}\n');
+    configError(() => loadCodecOptions({ configFile: sections, env: {} }), `${sections}: temporal.security is set twice, as security and Security`);
+  });
+
+  it("accepts every key of Trenova's own temporal.security, and ignores its other top-level sections", () => {
+    // Trenova's TemporalSecurityConfig has these four keys and no others; its top-level security section is its own.
+    const path = configFile(
+      'config.yaml',
+      `${TRENOVA_YAML}security:\n  session:\n    secret: s\n  apiToken:\n    enabled: true\n`,
+    );
+    expect(loadCodecOptions({ configFile: path, env: {} })).toEqual({
+      enableEncryption: true,
+      encryptionKeyID: 'production',
+      enableCompression: true,
+      compressionThreshold: 2048,
+    });
+  });
+
+  it('reads a top-level security section and the top level without case, and keeps their other keys', () => {
+    const security = configFile('security.yaml', 'Security:\n  EncryptionKeyId: eu\n  session: {}\n');
+    expect(loadCodecOptions({ configFile: security, env: {} })).toEqual({ encryptionKeyID: 'eu' });
+    const flat = configFile('flat.yaml', 'encryptionkeyid: eu\nhostPort: temporal:7233\n');
+    expect(loadCodecOptions({ configFile: flat, env: {} })).toEqual({ encryptionKeyID: 'eu' });
+  });
+
+  it('refuses a file whose top level is not a mapping, and reads an empty file as no options', () => {
+    const list = configFile('list.yaml', '- enableEncryption: true\n');
+    configError(() => loadCodecOptions({ configFile: list, env: {} }), `${list} must be an object`);
+    expect(loadCodecOptions({ configFile: configFile('empty.yaml', ''), env: {} })).toEqual({});
+  });
+
   it('refuses a file that is not YAML or JSON, and one that cannot be read', () => {
     const broken = configFile('config.yaml', 'temporal:\n  security: {enableEncryption: true\n');
     const error = configError(() => loadCodecOptions({ configFile: broken, env: {} }), `config file ${broken} is not valid YAML or JSON`);

@@ -1,7 +1,9 @@
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import type { Command } from 'commander';
 import { createPayloadCodecs } from '../codecs/data-converter.js';
+import { PayloadJsonError } from '../errors.js';
 import { parsePayloadsJson, toPayloadsJson } from '../payload-json.js';
+import { parseLocatedJson } from '../rotation/located-json.js';
 import { addCodecFlags, type CodecFlags, codecOptionsFrom } from './codec-options-flags.js';
 import type { CliIo } from './io.js';
 
@@ -20,7 +22,7 @@ export function registerCodecCommands(program: Command, io: CliIo): void {
     { encoding: true },
   ).action(async (file: string, flags: CodecFlags) => {
     const codecs = createPayloadCodecs({ ...codecOptionsFrom(flags, io), env: io.env });
-    const payloads = parsePayloadsJson(await io.readInput(file));
+    const payloads = await readPayloads(file, io);
     io.stdout(`${JSON.stringify(toPayloadsJson(await encodeAll(codecs, payloads)))}\n`);
   });
 
@@ -30,12 +32,39 @@ export function registerCodecCommands(program: Command, io: CliIo): void {
       .description('decrypt and decompress the payloads of a file (or - for stdin) and print them')
       .argument('[file]', 'a {"payloads": [...]} JSON file, or - for standard input', '-')
       .addHelpText('after', `${FORMAT_HELP}\nPayloads this codec did not make are printed unchanged.`),
-    { encoding: false },
+    { encoding: false, decompression: true },
   ).action(async (file: string, flags: CodecFlags) => {
     const codecs = createPayloadCodecs({ ...codecOptionsFrom(flags, io), env: io.env, requireActiveKey: false });
-    const payloads = parsePayloadsJson(await io.readInput(file));
+    const payloads = await readPayloads(file, io);
     io.stdout(`${JSON.stringify(toPayloadsJson(await decodeAll(codecs, payloads)))}\n`);
   });
+}
+
+/**
+ * The payloads of a `{"payloads": [...]}` file, or of standard input for `-`. Read with the parser `rewrap` uses, so
+ * that both commands accept the same files (a UTF-8 byte order mark included) and a syntax error names the input,
+ * line and column; every error names the input.
+ */
+async function readPayloads(file: string, io: CliIo): Promise<Payload[]> {
+  const name = file === '-' ? 'standard input' : file;
+  const text = await io.readInput(file);
+  try {
+    if (text.replace(/^\uFEFF/, '').trim() === '') {
+      throw new PayloadJsonError('', 'the input is empty; expected a {"payloads": [...]} document');
+    }
+    const { value, jsonLines } = parseLocatedJson(text, () => false);
+    if (jsonLines) {
+      throw new PayloadJsonError('', 'several JSON values, one per line; expected one {"payloads": [...]} document');
+    }
+    return parsePayloadsJson(value);
+  } catch (error) {
+    if (!(error instanceof PayloadJsonError)) throw error;
+    // The library cannot know where its text came from: put the input's name before the field path, if any.
+    const field = error.path !== '' && error.message.startsWith(`${error.path}: `);
+    throw field
+      ? new PayloadJsonError(`${name}: ${error.path}`, error.message.slice(error.path.length + 2))
+      : new PayloadJsonError(name, error.message);
+  }
 }
 
 /** Runs codecs in the SDK's encode order: first to last. */

@@ -2,18 +2,26 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type CodecOptions, loadCodecOptions } from '../codec-options.js';
 import type { CliIo } from './io.js';
 
-/** The flags every command that builds codecs shares; each overrides the config file and `TEMPORAL_CODEC_*`. */
+/** The flags of the commands that read codec options; each overrides the config file and `TEMPORAL_CODEC_*`. */
 export interface CodecFlags {
   config?: string;
   keysDir?: string;
   keyId?: string;
   compression?: boolean;
   compressionThreshold?: number;
+  /** Offered by `decode` only (see {@link addCodecFlags}). */
   maxDecompressedBytes?: number;
 }
 
-/** Adds `--config`, `--keys-dir` and `--key-id` (and, for encoding, the compression flags). */
-export function addCodecFlags(command: Command, { encoding }: { encoding: boolean }): Command {
+/**
+ * Adds `--config` and `--keys-dir`; with `encoding`, `--key-id` and the compression flags; with `decompression`
+ * (decode only: no other command inflates a payload), `--max-decompressed-bytes`. A flag is offered only where it
+ * changes something, so that no command accepts a value and then ignores it.
+ */
+export function addCodecFlags(
+  command: Command,
+  { encoding, decompression = false }: { encoding: boolean; decompression?: boolean },
+): Command {
   command
     .option('--config <file>', 'YAML or JSON config file with a temporal.security section (env: TEMPORAL_CODEC_CONFIG)')
     .option('--keys-dir <dir>', 'directory with one key file per key id (env: TEMPORAL_CODEC_KEYS_DIR)');
@@ -26,10 +34,14 @@ export function addCodecFlags(command: Command, { encoding }: { encoding: boolea
       )
       .option('--no-compression', 'do not compress (compressed payloads still decode)');
   }
-  command.addOption(
-    new Option('--max-decompressed-bytes <bytes>', 'cap on the inflated size of one payload (default: 67108864)')
-      .argParser(parseByteCount),
-  );
+  if (decompression) {
+    command.addOption(
+      new Option(
+        '--max-decompressed-bytes <bytes>',
+        'cap on the inflated size of one payload (env: TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES; default: 67108864)',
+      ).argParser(parsePositiveByteCount),
+    );
+  }
   return command;
 }
 
@@ -50,4 +62,11 @@ export function parseByteCount(text: string): number {
     throw new InvalidArgumentError('expected a non-negative integer');
   }
   return Number(text);
+}
+
+/** Parses a positive integer flag value, for commander: a cap of 0 bytes would refuse every compressed payload. */
+export function parsePositiveByteCount(text: string): number {
+  const value = parseByteCount(text);
+  if (value === 0) throw new InvalidArgumentError('expected a positive integer');
+  return value;
 }

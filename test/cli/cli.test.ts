@@ -1,10 +1,12 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, closeSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
-import type { CliIo } from '../../src/cli/io.js';
+import { EXIT_BROKEN_PIPE, main } from '../../src/cli/main.js';
+import { type CliIo, processIo } from '../../src/cli/io.js';
 
 const KEY = randomBytes(32);
 const KEY_B64 = KEY.toString('base64');
@@ -28,6 +30,51 @@ const plain = (text: string) => ({
 const doc = (...payloads: unknown[]) => JSON.stringify({ payloads });
 const encodingOf = (payload: { metadata: Record<string, string> }) =>
   Buffer.from(payload.metadata.encoding!, 'base64').toString();
+const keyIdOf = (payload: { metadata: Record<string, string> }) =>
+  Buffer.from(payload.metadata['encryption-key-id']!, 'base64').toString();
+
+function tempFile(name: string, content: string | Buffer): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'tpc-cli-')), name);
+  writeFileSync(file, content);
+  return file;
+}
+
+/** Runs the CLI from source in a child process, as `temporal-codec` runs: `bin.ts` sets the exit code. */
+function spawnCli(args: readonly string[], env: Record<string, string>, stdout: 'pipe' | number) {
+  return spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', stdout, 'pipe'],
+  });
+}
+
+function exitOf(child: ReturnType<typeof spawnCli>): Promise<{ code: number | null; stderr: string }> {
+  const err: Buffer[] = [];
+  child.stderr!.on('data', (chunk: Buffer) => err.push(chunk));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stderr: Buffer.concat(err).toString() }));
+  });
+}
+
+/** A stream whose writes fail with `code`, as standard output does when its reader is gone or its disk is full. */
+function failingStream(code: string): Writable {
+  return new Writable({
+    write(_chunk, _encoding, callback) {
+      callback(Object.assign(new Error(`write ${code}`), { code, syscall: 'write' }));
+    },
+  });
+}
+
+function memoryStream(): { stream: Writable; text: () => string } {
+  const chunks: Buffer[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(chunk);
+      callback();
+    },
+  });
+  return { stream, text: () => Buffer.concat(chunks).toString() };
+}
 
 describe('temporal-codec CLI', () => {
   it.each(['encode', 'decode', 'keygen', 'keys', 'serve', 'rewrap', 'scan'])('prints help for %s and exits 0', async (command) => {
@@ -107,7 +154,7 @@ describe('temporal-codec CLI', () => {
   it('rejects a malformed document with exit 1 and the field path', async () => {
     const h = harness({ TEMPORAL_ENCRYPTION_KEY: `base64:${KEY_B64}` }, '{"payloads":[{"data":"not base64!"}]}');
     expect(await main(['decode'], h.io)).toBe(1);
-    expect(h.stderr()).toContain('payloads[0].data: not valid base64');
+    expect(h.stderr()).toContain('temporal-codec: standard input: payloads[0].data: not valid base64 (ERR_INVALID_PAYLOAD_JSON)');
     expect(h.stderr()).not.toContain('not base64!');
   });
 
@@ -164,5 +211,161 @@ describe('temporal-codec CLI', () => {
     expect(h.stderr()).toContain('TEMPORAL_ENCRYPTION_KEY_a is 5 bytes long');
     expect(h.stderr()).toContain('TEMPORAL_ENCRYPTION_KEY_b is not valid base64');
     expect(h.stderr()).not.toContain('short');
+  });
+  it('exits 2 with the help on stderr when no command is given', async () => {
+    const h = harness();
+    expect(await main([], h.io)).toBe(2);
+    expect(h.stderr()).toContain('Usage: temporal-codec [options] [command]');
+    expect(h.stdout()).toBe('');
+  });
+
+  it.each([[['--help']], [['help']]])('prints the help on stdout and exits 0 for %j', async (argv) => {
+    const h = harness();
+    expect(await main(argv, h.io)).toBe(0);
+    expect(h.stdout()).toContain('Usage: temporal-codec [options] [command]');
+    expect(h.stderr()).toBe('');
+  });
+
+  it('reads a config file key written in another case, as viper does, and encrypts under its key id', async () => {
+    const config = tempFile('config.yaml', 'temporal:\n  security:\n    enableEncryption: true\n    encryptionKeyId: production\n');
+    // A fallback key for every id: under a silently ignored encryptionKeyId, payloads would go out as "default".
+    const h = harness({ TEMPORAL_ENCRYPTION_KEY: `base64:${KEY_B64}` }, doc(plain('1')));
+    expect(await main(['encode', '--config', config], h.io)).toBe(0);
+    expect(keyIdOf(JSON.parse(h.stdout()).payloads[0])).toBe('production');
+  });
+
+  it('refuses an unknown key in the config file\'s temporal.security with exit 1, naming the file and the field', async () => {
+    const config = tempFile('config.yaml', 'temporal:\n  security:\n    encryptionKey: production\n');
+    const h = harness({ TEMPORAL_ENCRYPTION_KEY: `base64:${KEY_B64}` }, doc(plain('1')));
+    expect(await main(['encode', '--config', config], h.io)).toBe(1);
+    expect(h.stderr()).toBe(
+      `temporal-codec: ${config}: temporal.security.encryptionKey is not a known setting (known: enableEncryption, ` +
+        'encryptionKeyID, enableCompression, compressionThreshold, maxDecompressedBytes, keysDir) (ERR_CONFIG)\n',
+    );
+    expect(h.stdout()).toBe('');
+  });
+
+  it('says that empty standard input is empty', async () => {
+    const h = harness({ TEMPORAL_ENCRYPTION_KEY: `base64:${KEY_B64}` }, ' \n');
+    expect(await main(['encode'], h.io)).toBe(1);
+    expect(h.stderr()).toBe(
+      'temporal-codec: standard input: the input is empty; expected a {"payloads": [...]} document (ERR_INVALID_PAYLOAD_JSON)\n',
+    );
+  });
+
+  it('reads a file that starts with a UTF-8 byte order mark, as rewrap does', async () => {
+    const env = { TEMPORAL_ENCRYPTION_KEY: `base64:${KEY_B64}` };
+    const input = doc(plain('{"total":42}'));
+    const file = tempFile('payloads.json', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(input)]));
+    const enc = harness(env);
+    expect(await main(['encode', file], enc.io)).toBe(0);
+    const encoded = tempFile('encoded.json', `\ufeff${enc.stdout()}`);
+    const dec = harness(env);
+    expect(await main(['decode', encoded], dec.io)).toBe(0);
+    expect(JSON.parse(dec.stdout())).toEqual(JSON.parse(input));
+  });
+
+  it('names the file, line and column of a syntax error, never the content', async () => {
+    const file = tempFile('payloads.json', '{"payloads": [\n  {"data": "c2VjcmV0"},\n  {"data": secret}\n]}\n');
+    const h = harness({ TEMPORAL_ENCRYPTION_KEY: `base64:${KEY_B64}` });
+    expect(await main(['decode', file], h.io)).toBe(1);
+    expect(h.stderr()).toBe(
+      `temporal-codec: ${file}: not valid JSON: unexpected character at line 3, column 12 (ERR_INVALID_PAYLOAD_JSON)\n`,
+    );
+  });
+
+  it('names standard input, line and column of a syntax error there', async () => {
+    const h = harness({ TEMPORAL_ENCRYPTION_KEY: `base64:${KEY_B64}` }, '{"payloads": [\n');
+    expect(await main(['encode'], h.io)).toBe(1);
+    expect(h.stderr()).toBe(
+      "temporal-codec: standard input: not valid JSON: expected ',' or ']' at line 2, column 1 (ERR_INVALID_PAYLOAD_JSON)\n",
+    );
+  });
+
+  it('refuses JSON Lines: one {"payloads": [...]} document is expected', async () => {
+    const h = harness({ TEMPORAL_ENCRYPTION_KEY: `base64:${KEY_B64}` }, `${doc()}\n${doc()}\n`);
+    expect(await main(['decode'], h.io)).toBe(1);
+    expect(h.stderr()).toBe(
+      'temporal-codec: standard input: several JSON values, one per line; expected one {"payloads": [...]} document ' +
+        '(ERR_INVALID_PAYLOAD_JSON)\n',
+    );
+  });
+
+  it('offers --max-decompressed-bytes on decode, which applies it, and on no command that never inflates', async () => {
+    for (const command of ['encode', 'keys', 'rewrap', 'scan']) {
+      const help = harness();
+      expect(await main([command, '--help'], help.io)).toBe(0);
+      expect(help.stdout()).not.toContain('--max-decompressed-bytes');
+      const use = harness({ TEMPORAL_ENCRYPTION_KEY: `base64:${KEY_B64}` }, doc());
+      expect(await main([command, '--max-decompressed-bytes', '1', 'file.json'], use.io)).toBe(2);
+      expect(use.stderr()).toContain("unknown option '--max-decompressed-bytes'");
+    }
+    const help = harness();
+    expect(await main(['decode', '--help'], help.io)).toBe(0);
+    expect(help.stdout()).toContain('--max-decompressed-bytes <bytes>');
+
+    const env = { TEMPORAL_ENCRYPTION_KEY: `base64:${KEY_B64}`, TEMPORAL_CODEC_ENABLE_ENCRYPTION: 'false' };
+    const enc = harness(env, doc(plain(`"${'a'.repeat(4000)}"`)));
+    expect(await main(['encode'], enc.io)).toBe(0);
+    expect(encodingOf(JSON.parse(enc.stdout()).payloads[0])).toBe('binary/zlib');
+    const capped = harness(env, enc.stdout());
+    expect(await main(['decode', '--max-decompressed-bytes', '1000'], capped.io)).toBe(1);
+    expect(capped.stderr()).toContain('inflates to more than 1000 bytes (maxDecompressedBytes) (ERR_DECOMPRESSED_TOO_LARGE)');
+    const zero = harness(env, enc.stdout());
+    expect(await main(['decode', '--max-decompressed-bytes', '0'], zero.io)).toBe(2);
+    expect(zero.stderr()).toContain('expected a positive integer');
+    const uncapped = harness(env, enc.stdout());
+    expect(await main(['decode'], uncapped.io)).toBe(0);
+  });
+});
+
+describe('temporal-codec output errors', () => {
+  it('exits 141 without a word when the reader of standard output has gone (EPIPE)', async () => {
+    const stderr = memoryStream();
+    const io = processIo({ stdout: failingStream('EPIPE'), stderr: stderr.stream });
+    expect(await main(['--help'], io)).toBe(EXIT_BROKEN_PIPE);
+    expect(EXIT_BROKEN_PIPE).toBe(141);
+    expect(stderr.text()).toBe('');
+  });
+
+  it('exits 1 with one line for any other write error on standard output', async () => {
+    const stderr = memoryStream();
+    const io = processIo({ stdout: failingStream('EIO'), stderr: stderr.stream });
+    expect(await main(['--help'], io)).toBe(1);
+    expect(stderr.text()).toBe('temporal-codec: cannot write to standard output (EIO)\n');
+  });
+
+  it('keeps the exit code of a command that failed, whatever became of its output', async () => {
+    const h = harness();
+    const epipe = Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+    expect(await main(['frobnicate'], { ...h.io, flush: async () => epipe })).toBe(2);
+    expect(h.stderr()).toContain("unknown command 'frobnicate'");
+  });
+
+  it('exits 141 with nothing on stderr when piped into a reader that stops early (| head -c 100)', async () => {
+    const payloads = Array.from({ length: 400 }, () => plain(JSON.stringify(randomBytes(600).toString('hex'))));
+    const file = tempFile('big.json', doc(...payloads));
+    const child = spawnCli(['encode', file], { TEMPORAL_ENCRYPTION_KEY: `base64:${KEY_B64}` }, 'pipe');
+    let received = 0;
+    child.stdout!.once('data', (chunk: Buffer) => {
+      received = chunk.length;
+      child.stdout!.destroy();
+    });
+    const { code, stderr } = await exitOf(child);
+    expect(received).toBeGreaterThan(0);
+    expect(stderr).toBe('');
+    expect(code).toBe(141);
+  });
+
+  it.skipIf(!existsSync('/dev/full'))('exits 1 with one line when standard output is a full device', async () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      const child = spawnCli(['--help'], {}, full);
+      const { code, stderr } = await exitOf(child);
+      expect(stderr).toBe('temporal-codec: cannot write to standard output (ENOSPC)\n');
+      expect(code).toBe(1);
+    } finally {
+      closeSync(full);
+    }
   });
 });
