@@ -67,6 +67,8 @@ export {
   payloadToJson,
   toPayloadsJson,
   type PayloadJson,
+  type PayloadJsonOptions,
   type PayloadsJson,
+  type UnknownFields,
 } from './payload-json.js';
 export * from './rotation/index.js';

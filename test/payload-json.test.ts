@@ -129,10 +129,21 @@ describe('payload JSON errors', () => {
     ['a payload that is a list', { payloads: [[]] }, 'payloads[0]: expected an object'],
     ['metadata that is not an object', { payloads: [{ metadata: ['AAAA'] }] }, 'payloads[0].metadata: expected an object'],
     ['an unknown field', { payloads: [{ data: '', size: 3 }] }, 'payloads[0].size: unknown field'],
+    [
+      'an unknown field of an external payload',
+      { payloads: [{ externalPayloads: [{ sizeBytes: '1', kind: 'blob' }] }] },
+      'payloads[0].externalPayloads[0].kind: unknown field',
+    ],
     ['data that is not a string', { payloads: [{ data: 12345 }] }, 'payloads[0].data: expected a base64 string'],
     ['data that is not base64', { payloads: [{ data: 'SECRET VALUE!' }] }, 'payloads[0].data: not valid base64'],
     ['data of impossible length', { payloads: [{ data: 'QUJDR' }] }, 'payloads[0].data: not valid base64'],
     ['data with too much padding', { payloads: [{ data: 'QQ===' }] }, 'payloads[0].data: not valid base64'],
+    ['padding after a single character', { payloads: [{ data: 'A=' }] }, 'payloads[0].data: not valid base64'],
+    ['nothing but padding', { payloads: [{ data: '==' }] }, 'payloads[0].data: not valid base64'],
+    ['padding on a length that is not a multiple of 4', { payloads: [{ data: 'QQ=' }] }, 'payloads[0].data: not valid base64'],
+    ['padding after 4n+1 characters', { payloads: [{ data: 'QUJDR===' }] }, 'payloads[0].data: not valid base64'],
+    ['a single = after 4n+2 characters', { payloads: [{ data: 'QUJDRE==' }, { data: 'QUJDRE=' }] }, 'payloads[1].data: not valid base64'],
+    ['a padded metadata value of impossible length', { payloads: [{ metadata: { encoding: 'QUJDREVGR=' } }] }, 'payloads[0].metadata.encoding: not valid base64'],
     ['padding in the middle', { payloads: [{ data: 'QQ==QUJD' }] }, 'payloads[0].data: not valid base64'],
     [
       'a metadata value that is not base64',
@@ -150,6 +161,26 @@ describe('payload JSON errors', () => {
       'a negative external payload size',
       { payloads: [{ externalPayloads: [{ sizeBytes: '-1' }] }] },
       'payloads[0].externalPayloads[0].sizeBytes: expected a non-negative integer',
+    ],
+    [
+      'an external payload size of 2^63 (one past the largest int64)',
+      { payloads: [{ externalPayloads: [{ sizeBytes: '9223372036854775808' }] }] },
+      'payloads[0].externalPayloads[0].sizeBytes: out of range; an int64 is at most 9223372036854775807',
+    ],
+    [
+      'an external payload size of 2^64 - 1',
+      { payloads: [{}, { externalPayloads: [{}, { sizeBytes: '18446744073709551615' }] }] },
+      'payloads[1].externalPayloads[1].sizeBytes: out of range; an int64 is at most 9223372036854775807',
+    ],
+    [
+      'an external payload size of 20 digits',
+      { payloads: [{ externalPayloads: [{ sizeBytes: '10000000000000000000' }] }] },
+      'payloads[0].externalPayloads[0].sizeBytes: out of range; an int64 is at most 9223372036854775807',
+    ],
+    [
+      'an external payload size given as a JSON number past int64',
+      { payloads: [{ externalPayloads: [{ sizeBytes: 2 ** 63 }] }] },
+      'payloads[0].externalPayloads[0].sizeBytes: out of range; an int64 is at most 9223372036854775807',
     ],
   ])('refuses %s, naming the field', (_name, document, message) => {
     const error = jsonError(document);
@@ -189,6 +220,96 @@ describe('payload JSON errors', () => {
       const error = jsonError(document);
       expect(error.message).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
       expect(error.message.length).toBeLessThan(200);
+    }
+  });
+});
+
+describe('base64 that proto3 JSON allows', () => {
+  it.each([
+    ['', ''],
+    ['QQ', '41'],
+    ['QQ==', '41'],
+    ['QUI', '4142'],
+    ['QUI=', '4142'],
+    ['QUJD', '414243'],
+    ['QUJDRA', '41424344'],
+    ['-_-_Pg==', 'fbffbf3e'],
+  ])('reads %j', (text, bytes) => {
+    const [payload] = parsePayloadsJson({ payloads: [{ data: text, metadata: { encoding: text } }] });
+    expect(hex(payload!.data!)).toBe(bytes);
+    expect(hex(payload!.metadata!.encoding!)).toBe(bytes);
+  });
+});
+
+describe('external payload sizes (int64)', () => {
+  const keyRing = KeyRing.fromKeys({ default: testKey('default') }, 'default');
+  const codecs = createPayloadCodecs({ keyRing });
+
+  it('keeps the largest int64 exact through encode and decode', async () => {
+    const [payload] = parsePayloadsJson({
+      payloads: [{ data: b64('1'), externalPayloads: [{ sizeBytes: '9223372036854775807' }, { sizeBytes: '0009223372036854775807' }] }],
+    });
+    const [decoded] = await sdkDecode(codecs, await sdkEncode(codecs, [payload!]));
+    expect(payloadToJson(decoded!).externalPayloads).toEqual([{ sizeBytes: '9223372036854775807' }, { sizeBytes: '9223372036854775807' }]);
+  });
+});
+
+describe('fields this package does not model', () => {
+  const keyRing = KeyRing.fromKeys({ default: testKey('default') }, 'default');
+  const codecs = createPayloadCodecs({ keyRing });
+  const carry = { unknownFields: 'carry' } as const;
+
+  it('by default refuses an unknown field rather than drop it, so an encode never loses data silently', () => {
+    const error = jsonError({ payloads: [{ data: 'AA==', futureField: { a: 1 } }] });
+    expect(error.path).toBe('payloads[0].futureField');
+    const explicit = caughtSync(() => parsePayloadsJson({ payloads: [{ data: 'AA==', futureField: 1 }] }, { unknownFields: 'reject' }));
+    expectCodecError(explicit, PayloadJsonError, 'ERR_INVALID_PAYLOAD_JSON', 'payloads[0].futureField: unknown field');
+  });
+
+  it('with unknownFields "carry", writes a payload the codecs pass through back with its unknown fields, untouched', async () => {
+    const input = JSON.stringify({
+      payloads: [
+        { metadata: { encoding: b64('json/plain') }, data: 'eyJhIjoxfQ', futureField: { nested: [1, 'two', null, true] } },
+        { data: 'AA==', foo: 'bar', externalPayloads: [{ sizeBytes: '3', storage: { ref: 'abc' } }] },
+      ],
+    });
+    const decoded = await sdkDecode(codecs, parsePayloadsJson(input, carry));
+    expect(JSON.stringify(toPayloadsJson(decoded))).toBe(input);
+  });
+
+  it('with unknownFields "carry", a payload a codec decodes is the inner payload, without the outer unknown fields', async () => {
+    const [encrypted] = await sdkEncode(codecs, parsePayloadsJson({ payloads: [{ metadata: { encoding: b64('json/plain') }, data: b64('1') }] }));
+    const outer = { ...payloadToJson(encrypted!), futureField: 'outer only' };
+    const [decoded] = await sdkDecode(codecs, parsePayloadsJson({ payloads: [outer] }, carry));
+    expect(payloadToJson(decoded!)).toEqual({ metadata: { encoding: b64('json/plain') }, data: b64('1') });
+  });
+
+  it('carries values nested up to 32 levels and refuses deeper ones, naming the field', () => {
+    const nest = (depth: number): unknown => (depth === 0 ? 'leaf' : depth % 2 ? [nest(depth - 1)] : { a: nest(depth - 1) });
+    const [payload] = parsePayloadsJson({ payloads: [{ deep: nest(32), externalPayloads: [{ deep: nest(32) }] }] }, carry);
+    expect(JSON.parse(JSON.stringify(toPayloadsJson([payload!])))).toEqual({ payloads: [{ deep: nest(32), externalPayloads: [{ deep: nest(32) }] }] });
+    for (const [document, path] of [
+      [{ payloads: [{ deep: nest(33) }] }, 'payloads[0].deep'],
+      [{ payloads: [{}, { externalPayloads: [{ sizeBytes: '1', x: nest(33) }] }] }, 'payloads[1].externalPayloads[0].x'],
+      [{ payloads: [{ externalPayloads: [{ sizeBytes: '1', x: nest(5000) }] }] }, 'payloads[0].externalPayloads[0].x'],
+    ] as const) {
+      const error = caughtSync(() => parsePayloadsJson(document, carry));
+      expectCodecError(error, PayloadJsonError, 'ERR_INVALID_PAYLOAD_JSON', `${path}: nested deeper than 32 levels`);
+    }
+  });
+
+  it('refuses carried values JSON cannot hold, from a document given as objects', () => {
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    for (const [value, problem] of [
+      [cycle, 'nested deeper than 32 levels'],
+      [10n, 'expected a JSON value'],
+      [Number.NaN, 'expected a JSON value'],
+      [{ when: new Date(0) }, 'expected a JSON value'],
+      [[() => 1], 'expected a JSON value'],
+    ] as const) {
+      const error = caughtSync(() => parsePayloadsJson({ payloads: [{ extra: value }] }, carry));
+      expectCodecError(error, PayloadJsonError, 'ERR_INVALID_PAYLOAD_JSON', `payloads[0].extra: ${problem}`);
     }
   });
 });

@@ -2,7 +2,7 @@ import type { Payload, PayloadCodec } from '@temporalio/common';
 import type { Command } from 'commander';
 import { createPayloadCodecs } from '../codecs/data-converter.js';
 import { PayloadJsonError } from '../errors.js';
-import { parsePayloadsJson, toPayloadsJson } from '../payload-json.js';
+import { parsePayloadsJson, toPayloadsJson, type UnknownFields } from '../payload-json.js';
 import { parseLocatedJson } from '../rotation/located-json.js';
 import { addCodecFlags, type CodecFlags, codecOptionsFrom } from './codec-options-flags.js';
 import type { CliIo } from './io.js';
@@ -35,7 +35,8 @@ export function registerCodecCommands(program: Command, io: CliIo): void {
     { encoding: false, decompression: true },
   ).action(async (file: string, flags: CodecFlags) => {
     const codecs = createPayloadCodecs({ ...codecOptionsFrom(flags, io), env: io.env, requireActiveKey: false });
-    const payloads = await readPayloads(file, io);
+    // As the server's /decode: a payload passed through keeps members this package does not model.
+    const payloads = await readPayloads(file, io, 'carry');
     io.stdout(`${JSON.stringify(toPayloadsJson(await decodeAll(codecs, payloads)))}\n`);
   });
 }
@@ -45,7 +46,7 @@ export function registerCodecCommands(program: Command, io: CliIo): void {
  * that both commands accept the same files (a UTF-8 byte order mark included) and a syntax error names the input,
  * line and column; every error names the input.
  */
-async function readPayloads(file: string, io: CliIo): Promise<Payload[]> {
+async function readPayloads(file: string, io: CliIo, unknownFields: UnknownFields = 'reject'): Promise<Payload[]> {
   const name = file === '-' ? 'standard input' : file;
   const text = await io.readInput(file);
   try {
@@ -56,7 +57,7 @@ async function readPayloads(file: string, io: CliIo): Promise<Payload[]> {
     if (jsonLines) {
       throw new PayloadJsonError('', 'several JSON values, one per line; expected one {"payloads": [...]} document');
     }
-    return parsePayloadsJson(value);
+    return parsePayloadsJson(value, { unknownFields });
   } catch (error) {
     if (!(error instanceof PayloadJsonError)) throw error;
     // The library cannot know where its text came from: put the input's name before the field path, if any.

@@ -12,6 +12,18 @@ import { formatSize } from './units.js';
 export type CodecOperation = 'encode' | 'decode';
 
 /**
+ * Payload members this package does not model (see `UnknownFields` in payload-json.ts). `/decode` carries them: a
+ * payload the codecs pass through comes back with them untouched, so a field Temporal adds later does not break the
+ * Web UI; a payload the codecs decode is replaced by the inner payload from the protobuf, without the outer members.
+ * `/encode` refuses them with a 400 naming the member: they have no place in the protobuf Payload it encrypts, and
+ * dropping them silently would lose data the caller believes is stored.
+ */
+const PARSE_OPTIONS = {
+  decode: { unknownFields: 'carry' },
+  encode: { unknownFields: 'reject' },
+} as const;
+
+/**
  * The seam for per-namespace access control (a later issue): throw an {@link HttpError} (`unauthorized`,
  * `forbidden`) to refuse. Runs after CORS preflight and before the body is read.
  */
@@ -124,7 +136,7 @@ export function createCodecHandler(options: CodecHandlerOptions) {
     }
     let payloads: Payload[];
     try {
-      payloads = parsePayloadsJson(document);
+      payloads = parsePayloadsJson(document, PARSE_OPTIONS[operation]);
     } catch (error) {
       if (error instanceof PayloadJsonError) throw new HttpError('invalid_payloads', error.message);
       throw error;
@@ -196,7 +208,9 @@ function sizeOf(payload: Payload): number {
  * `JSON.stringify(toPayloadsJson(payloads))`, built as text: base64 values (of `data` and `metadata`, made by
  * `payloadToJson` or checked against the base64 alphabet when read) are copied in as they are, since they never need
  * escaping; every other field and every metadata key goes through JSON.stringify. JSON.stringify would scan every
- * character of a 350 KB base64 string for escapes, about 1 ms per 256 KiB payload.
+ * character of a 350 KB base64 string for escapes, about 1 ms per 256 KiB payload. The other fields of a payload
+ * passed through as read (external payloads, members carried on /decode) are bounded in depth when read, so their
+ * JSON.stringify cannot overflow the stack whatever the request body held.
  */
 export function payloadsJsonText(payloads: readonly Payload[]): string {
   let text = '{"payloads":[';

@@ -151,6 +151,16 @@ describe('temporal-codec CLI', () => {
     expect(dec.stderr()).toContain('ERR_DECRYPTION_FAILED');
   });
 
+  it('carries a payload member it does not model through decode, and refuses it on encode (it cannot be stored)', async () => {
+    const input = '{"payloads":[{"metadata":{"encoding":"anNvbi9wbGFpbg=="},"data":"MQ==","future":{"a":[1]}}]}';
+    const dec = harness({ TEMPORAL_ENCRYPTION_KEY: `base64:${KEY_B64}` }, input);
+    expect(await main(['decode'], dec.io)).toBe(0);
+    expect(JSON.parse(dec.stdout())).toEqual(JSON.parse(input));
+    const enc = harness({ TEMPORAL_ENCRYPTION_KEY: `base64:${KEY_B64}` }, input);
+    expect(await main(['encode'], enc.io)).toBe(1);
+    expect(enc.stderr()).toContain('temporal-codec: standard input: payloads[0].future: unknown field (ERR_INVALID_PAYLOAD_JSON)');
+  });
+
   it('rejects a malformed document with exit 1 and the field path', async () => {
     const h = harness({ TEMPORAL_ENCRYPTION_KEY: `base64:${KEY_B64}` }, '{"payloads":[{"data":"not base64!"}]}');
     expect(await main(['decode'], h.io)).toBe(1);

@@ -68,6 +68,13 @@ const body = fc.oneof(
   }),
   fc.integer({ min: 1, max: 40 }).map((kib) => `{"payloads":[{"data":"${'A'.repeat(kib * 1024)}"}]}`),
   fc.constant(`{"payloads":[${Array(30).fill('{}').join(',')}]}`),
+  // Members carried through on /decode, nested up to 7000 deep (about 14 KB): writing the answer must never fail.
+  fc.tuple(fc.integer({ min: 1, max: 7000 }), fc.boolean(), fc.boolean()).map(([depth, arrays, inPayload]) => {
+    const nested = arrays ? `${'['.repeat(depth)}1${']'.repeat(depth)}` : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+    return inPayload
+      ? `{"payloads":[{"data":"AA==","future":${nested}}]}`
+      : `{"payloads":[{"externalPayloads":[{"sizeBytes":"1","x":${nested}}]}]}`;
+  }),
 );
 
 const path = fc.oneof(

@@ -43,4 +43,43 @@ describe('payloadsJsonText (the answer body of /encode and /decode)', () => {
       { numRuns: 500 },
     );
   });
+
+  it('is exactly JSON.stringify(toPayloadsJson(...)) and the input for payloads read with unknown members carried', () => {
+    const base64 = fc.uint8Array({ maxLength: 30 }).map((bytes) => Buffer.from(bytes).toString('base64'));
+    const carried = fc.jsonValue({ maxDepth: 4 });
+    // Any member name but the three modelled ones: quotes, control characters and "__proto__" included.
+    const name = fc.oneof(fc.string(), fc.constantFrom('__proto__', 'constructor', 'a"b\\c\n', 'sizeBytes2')).filter(
+      (key) => !['metadata', 'data', 'externalPayloads'].includes(key),
+    );
+    const payloadJson = fc
+      .tuple(
+        fc.record(
+          {
+            metadata: fc.dictionary(fc.string(), base64, { maxKeys: 2 }),
+            data: base64,
+            externalPayloads: fc.array(
+              fc.tuple(fc.record({ sizeBytes: fc.nat().map(String) }), fc.dictionary(name.filter((key) => key !== 'sizeBytes'), carried, { maxKeys: 2 })),
+              { maxLength: 2 },
+            ),
+          },
+          { requiredKeys: [] },
+        ),
+        fc.dictionary(name, carried, { maxKeys: 3 }),
+      )
+      .map(([known, unknown]) => ({
+        ...known,
+        ...(known.externalPayloads ? { externalPayloads: known.externalPayloads.map(([size, extra]) => ({ ...size, ...extra })) } : {}),
+        ...unknown,
+      }));
+    fc.assert(
+      fc.property(fc.array(payloadJson, { maxLength: 4 }), (documentPayloads) => {
+        const input = JSON.stringify({ payloads: documentPayloads });
+        const payloads = parsePayloadsJson(input, { unknownFields: 'carry' });
+        const text = payloadsJsonText(payloads);
+        expect(text).toBe(JSON.stringify(toPayloadsJson(payloads)));
+        expect(text).toBe(input);
+      }),
+      { numRuns: 500 },
+    );
+  });
 });
