@@ -90,6 +90,8 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
   const inFlight = new Set<ServerResponse>();
 
   const fail = (req: IncomingMessage, res: ServerResponse, error: unknown): void => {
+    // Already answered (a 408 for a request that timed out while it was being authorized or read): nothing to add.
+    if (res.writableEnded) return;
     const context = contextOf(req);
     const httpError = toHttpError(error, context?.id ?? '-');
     // A bug's error, with its stack, goes on the request's line: the log has the bug, the client a plain 500. (A 503,
@@ -98,6 +100,21 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
     if (context) context.fields.error = { code: httpError.code, message: httpError.message };
     if (error instanceof AuthError) metrics.authRefused(error.refusal);
     writeError(res, httpError);
+  };
+
+  /**
+   * Answers a request that reached the listener but that Node refuses before its body is complete (timed out, or
+   * malformed chunked encoding), through its own response (see answerClientError). Its body is no longer wanted,
+   * whatever of it still arrives: a handler already reading it gets no more of it (paused, it is buffered and never
+   * ends); one still waiting for the authorizer finds it dumped (Node discards the body of a request answered before
+   * anyone read it), and what it then reports goes nowhere (`fail`).
+   */
+  const answerEarly = (req: IncomingMessage, res: ServerResponse, error: HttpError): void => {
+    res.setHeader('Connection', 'close');
+    // The client may still be sending its body: read it for a moment so that the answer is not lost to a reset.
+    lingerOnClose(req.socket);
+    fail(req, res, error);
+    req.pause();
   };
 
   const handleCodec = createCodecHandler({
@@ -169,7 +186,7 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
   // longer than requestTimeout so that a slow request gets its 408 rather than a silent close.
   server.timeout = 2 * s.requestTimeout;
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
-    answerClientError(error, socket, logger, metrics),
+    answerClientError(error, socket, logger, metrics, answerEarly),
   );
   // An Expect other than 100-continue: Node would answer 417 with no body; this listener replaces that answer.
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
@@ -230,10 +247,22 @@ function namespaceOf(req: IncomingMessage, route: RouteMatch): string | undefine
 /**
  * Node answers malformed HTTP, oversized headers and timed-out requests itself with a bare status line; answer
  * with the same JSON error body as every other error instead.
+ *
+ * A request that already reached the listener (it timed out mid-body, say) is answered through its own response,
+ * by `fail`: it carries the CORS, `Vary` and `X-Request-Id` headers set for it (else the Web UI would see a CORS
+ * failure instead of the 408), and the response's 'close' handler counts and logs it once, with this status. Other
+ * refusals never reached the listener: their headers were not parsed (or not completely), so the origin and request
+ * id are unknown and the answer is written on the socket without them.
  */
-function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, logger: Logger, metrics: ServerMetrics): void {
-  const started = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
-  if (error.code === 'ECONNRESET' || !socket.writable || started) {
+function answerClientError(
+  error: NodeJS.ErrnoException,
+  socket: Duplex,
+  logger: Logger,
+  metrics: ServerMetrics,
+  answerEarly: (req: IncomingMessage, res: ServerResponse, error: HttpError) => void,
+): void {
+  const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
+  if (error.code === 'ECONNRESET' || !socket.writable || current?.headersSent) {
     socket.destroy();
     return;
   }
@@ -243,6 +272,10 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, logger:
       : error.code === 'HPE_HEADER_OVERFLOW'
         ? new HttpError('headers_too_large', 'the request headers are too large')
         : new HttpError('bad_request', 'the request is not valid HTTP/1.1');
+  // The response of the request being received, when that request is the one at fault: once its body is complete, a
+  // later request pipelined behind it is (and that one never reached the listener).
+  const req = current?.req;
+  if (current && req && !req.complete && contextOf(req)) return answerEarly(req, current, httpError);
   const body = errorBody(httpError.code, httpError.message);
   socket.end(
     `HTTP/1.1 ${httpError.status} ${httpError.reason}\r\nContent-Type: application/json\r\n` +

@@ -151,9 +151,6 @@ export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig 
         `(${SERVE_ENV.allowUnauthenticated}=true) if a proxy in front of it authenticates every request`,
     );
   }
-  if (auth && allowUnauthenticated) {
-    warnings.push('--allow-unauthenticated has no effect: authentication is configured and every request needs it');
-  }
   const tls = reader.tls();
   if (auth && !tls && !isLoopback(host)) {
     warnings.push(
@@ -172,9 +169,21 @@ export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig 
     );
   }
 
+  const problemsBeforeNamespaces = problems.length;
   const namespaceKeys = readNamespaceKeys(reader, flags.config ?? env[CODEC_ENV.configFile]);
   if (namespaceKeys && !codec.enableEncryption) {
     problems.push('namespace keys (--namespace-keys or the namespaces section) need encryption, which is disabled');
+  }
+  // Namespaces share one key ring only when no namespace keys were given (broken ones are reported already).
+  const sharedKeyRing = codec.enableEncryption && !namespaceKeys && problems.length === problemsBeforeNamespaces;
+  if (auth && sharedKeyRing) {
+    const source = reader.given('anonymousDecodeNamespaces')?.source ?? '--anonymous-decode-namespaces';
+    checkNamespaceIsolation(auth, { host, allowUnauthenticated, anonymousSource: source }, problems, warnings);
+  }
+  // Off loopback, anonymous decoding over a shared key ring is what --allow-unauthenticated allows (see above).
+  const anonymousOpensAll = sharedKeyRing && (auth?.anonymousDecode.length ?? 0) > 0 && !isLoopback(host);
+  if (auth && allowUnauthenticated && !anonymousOpensAll) {
+    warnings.push('--allow-unauthenticated has no effect: authentication is configured and every request needs it');
   }
 
   let keyRing: KeyRing | undefined;
@@ -216,6 +225,47 @@ export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig 
     codec,
   };
   return { config, keyRing, ...(keySource ? { keySource } : {}), warnings };
+}
+
+const NAMESPACE_KEYS_SETTING = '--namespace-keys or a namespaces section in --config';
+
+/**
+ * A namespace limit (a token's namespaces, JWT permissions, anonymous-decode namespaces) guards payloads only with
+ * namespace keys: without them every namespace shares one key ring, and the namespace is a label the caller sends
+ * (`X-Namespace`), so a caller allowed one namespace decodes every namespace's payloads by naming that one. Off
+ * loopback, anonymous decoding then makes the server an open decryption oracle: refused unless the operator passes
+ * `--allow-unauthenticated`, as for a server without authentication. A limited grant is only warned about, once: one
+ * key for every namespace is a valid set-up, and the limit still says what each caller may ask for.
+ */
+function checkNamespaceIsolation(
+  auth: AuthSettings,
+  where: { host: string; allowUnauthenticated: boolean; anonymousSource: string },
+  problems: string[],
+  warnings: string[],
+): void {
+  const anonymous = auth.anonymousDecode.map((namespace) => JSON.stringify(namespace)).join(', ');
+  if (anonymous !== '' && !isLoopback(where.host) && !where.allowUnauthenticated) {
+    problems.push(
+      `refusing to listen on ${where.host} with ${where.anonymousSource} (${anonymous}) and no namespace keys: every ` +
+        "namespace shares one key ring, so anyone who can reach the server decodes any namespace's payloads by " +
+        `sending "X-Namespace: ${auth.anonymousDecode[0]}". Give each namespace its own keys (${NAMESPACE_KEYS_SETTING}), ` +
+        `or pass --allow-unauthenticated (${SERVE_ENV.allowUnauthenticated}=true) to accept that anyone who can reach ` +
+        "it decodes every namespace's payloads",
+    );
+    return;
+  }
+  const limited = auth.tokens.filter((token) => token.namespaces !== '*').map((token) => JSON.stringify(token.name));
+  const limits = [
+    ...(limited.length > 0 ? [`${limited.length === 1 ? 'token' : 'tokens'} ${limited.join(', ')}`] : []),
+    ...(auth.jwt ? ['JWT permissions'] : []),
+    ...(anonymous !== '' ? [`${where.anonymousSource} (${anonymous})`] : []),
+  ];
+  if (limits.length === 0) return;
+  warnings.push(
+    `namespace limits do not isolate payloads without namespace keys (${NAMESPACE_KEYS_SETTING}): every namespace ` +
+      "shares one key ring, so a caller allowed to decode in one namespace decodes any namespace's payloads by " +
+      `sending that namespace in X-Namespace. Limited to some namespaces here: ${limits.join('; ')}`,
+  );
 }
 
 /** The key variables only: a reload reads them again, and nothing else of the environment needs keeping. */

@@ -139,11 +139,75 @@ describe('authentication settings', () => {
   });
 });
 
+describe('namespace limits without namespace keys', () => {
+  const NAMESPACE_KEYS = JSON.stringify({ dev: { keyIds: ['default'] } });
+  const warningOf = (limits: string) =>
+    'namespace limits do not isolate payloads without namespace keys (--namespace-keys or a namespaces section in ' +
+    '--config): every namespace shares one key ring, so a caller allowed to decode in one namespace decodes any ' +
+    `namespace's payloads by sending that namespace in X-Namespace. Limited to some namespaces here: ${limits}`;
+  const isolationWarnings = (loaded: LoadedServeConfig | undefined) =>
+    loaded!.warnings.filter((warning) => warning.startsWith('namespace limits do not isolate'));
+
+  it('refuses anonymous decoding off loopback, where it would open every namespace, unless --allow-unauthenticated', () => {
+    const tokens = { TEMPORAL_CODEC_AUTH_TOKENS: TOKENS_JSON };
+    for (const [flags, env, source] of [
+      [{ host: '0.0.0.0', anonymousDecodeNamespaces: 'dev' }, tokens, '--anonymous-decode-namespaces'],
+      [{ host: '10.1.2.3' }, { ...tokens, TEMPORAL_CODEC_ANONYMOUS_DECODE_NAMESPACES: 'dev' }, 'TEMPORAL_CODEC_ANONYMOUS_DECODE_NAMESPACES'],
+    ] as const) {
+      expect(load(flags, env).problems).toEqual([
+        `refusing to listen on ${flags.host} with ${source} ("dev") and no namespace keys: every namespace shares one ` +
+          `key ring, so anyone who can reach the server decodes any namespace's payloads by sending "X-Namespace: dev". ` +
+          'Give each namespace its own keys (--namespace-keys or a namespaces section in --config), or pass ' +
+          '--allow-unauthenticated (TEMPORAL_CODEC_ALLOW_UNAUTHENTICATED=true) to accept that anyone who can reach it ' +
+          "decodes every namespace's payloads",
+      ]);
+    }
+    const flags = { host: '0.0.0.0', anonymousDecodeNamespaces: 'dev, playground' };
+    const allowed = load({ ...flags, allowUnauthenticated: true }, tokens);
+    expect(allowed.problems).toEqual([]);
+    // Here the flag does have an effect: no "has no effect" warning, the isolation warning instead.
+    expect(allowed.loaded!.warnings).not.toContain(
+      '--allow-unauthenticated has no effect: authentication is configured and every request needs it',
+    );
+    expect(isolationWarnings(allowed.loaded)).toEqual([
+      warningOf('token "ci"; --anonymous-decode-namespaces ("dev", "playground")'),
+    ]);
+    const mapped = load({ ...flags, namespaceKeys: tempFile('namespaces.json', NAMESPACE_KEYS) }, tokens);
+    expect(mapped.problems).toEqual([]);
+    expect(isolationWarnings(mapped.loaded)).toEqual([]);
+    // On loopback only local callers can reach it: allowed, with the warning.
+    const local = load({ anonymousDecodeNamespaces: 'dev' }, tokens);
+    expect(local.problems).toEqual([]);
+    expect(isolationWarnings(local.loaded)).toEqual([warningOf('token "ci"; --anonymous-decode-namespaces ("dev")')]);
+  });
+
+  it('warns once that tokens or JWT permissions limited to some namespaces do not isolate their payloads', () => {
+    const jwt = { TEMPORAL_CODEC_OIDC_ISSUER: 'https://idp.example.com/', TEMPORAL_CODEC_JWT_AUDIENCE: 'temporal-ui' };
+    const tokens = JSON.stringify([
+      { name: 'ci', token: TOKEN, namespaces: ['nsb'], rights: ['decode'] },
+      { name: 'ops', token: randomBytes(32).toString('base64url'), namespaces: '*', rights: ['decode', 'encode'] },
+      { name: 'qa', token: randomBytes(32).toString('base64url'), namespaces: ['nsa', 'nsb'], rights: ['decode'] },
+    ]);
+    const limited = load({ host: '0.0.0.0' }, { TEMPORAL_CODEC_AUTH_TOKENS: tokens, ...jwt });
+    expect(limited.problems).toEqual([]);
+    expect(isolationWarnings(limited.loaded)).toEqual([warningOf('tokens "ci", "qa"; JWT permissions')]);
+    expect(isolationWarnings(load({}, jwt).loaded)).toEqual([warningOf('JWT permissions')]);
+    // Tokens for every namespace limit nothing; namespace keys isolate; without encryption there is nothing to isolate.
+    const everywhere = JSON.stringify([{ name: 'ops', token: TOKEN, namespaces: '*', rights: ['decode'] }]);
+    expect(isolationWarnings(load({}, { TEMPORAL_CODEC_AUTH_TOKENS: everywhere }).loaded)).toEqual([]);
+    const namespaceKeys = tempFile('namespaces.json', NAMESPACE_KEYS);
+    expect(isolationWarnings(load({ namespaceKeys }, { TEMPORAL_CODEC_AUTH_TOKENS: tokens, ...jwt }).loaded)).toEqual([]);
+    const plain = { TEMPORAL_CODEC_AUTH_TOKENS: TOKENS_JSON, TEMPORAL_CODEC_ENABLE_ENCRYPTION: 'false' };
+    expect(isolationWarnings(load({}, plain).loaded)).toEqual([]);
+  });
+});
+
 describe('temporal-codec serve with tokens (spawned)', () => {
-  it('listens on 0.0.0.0 with tokens configured, names them in its log, and enforces them', async () => {
+  // Listens on loopback only, as every test server does: that tokens let it start off loopback is the config tests' job.
+  it('starts with tokens configured, names them in its log, and enforces them', async () => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'src/cli/bin.ts', 'serve', '--host', '0.0.0.0', '--port', '0', '--workers', '1'],
+      ['--import', 'tsx', 'src/cli/bin.ts', 'serve', '--host', '127.0.0.1', '--port', '0', '--workers', '1'],
       {
         cwd: fileURLToPath(new URL('../..', import.meta.url)),
         env: { PATH: process.env.PATH ?? '', ...KEY_ENV, TEMPORAL_CODEC_AUTH_TOKENS: TOKENS_JSON },
