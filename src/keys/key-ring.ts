@@ -26,15 +26,30 @@ interface KeyEntry {
 /** The id shown for the fallback key, which serves every id that has no key of its own. */
 export const FALLBACK_KEY_ID = '*';
 
-const ENV_NAME_CHARS = /[^A-Za-z0-9_]/g;
-const HAS_NON_ENV_NAME_CHAR = /[^A-Za-z0-9_]/;
+/**
+ * One character an environment variable name cannot hold. With the `u` flag the pattern matches a whole code point, so
+ * a character outside the Basic Multilingual Plane (two UTF-16 code units, e.g. an emoji) becomes one `_`, as it does
+ * where a string is read as characters (Go's `range` over a string yields code points too).
+ */
+const NOT_ENV_NAME_CHAR = /[^A-Za-z0-9_]/gu;
+const HAS_NON_ENV_NAME_CHAR = /[^A-Za-z0-9_]/u;
 
 /**
- * The name under which a key id whose characters an environment variable cannot hold is also looked up: upper-cased,
- * with each such character as `_` (`prod-eu` is also found as `PROD_EU`).
+ * The name under which a key id whose characters an environment variable cannot hold is also looked up: each such
+ * character (per code point) as `_`, then upper-cased (`prod-eu` is also found as `PROD_EU`, `straße` as `STRA_E`).
  */
 export function environmentSafeKeyId(keyId: string): string {
-  return keyId.toUpperCase().replace(ENV_NAME_CHARS, '_');
+  // Replace first, then upper-case: the string is ASCII by then, so toUpperCase cannot expand a character (Unicode
+  // rules turn "ß" into "SS" and "ſ" into "S", which would name another variable than the one `keygen` prints).
+  return keyId.replace(NOT_ENV_NAME_CHAR, '_').toUpperCase();
+}
+
+/**
+ * The environment-safe spelling a key id is also looked up under ({@link environmentSafeKeyId}), or undefined when the
+ * wire format tries none: an id made only of environment-name characters is looked up only as written.
+ */
+export function environmentAliasOf(keyId: string): string | undefined {
+  return HAS_NON_ENV_NAME_CHAR.test(keyId) ? environmentSafeKeyId(keyId) : undefined;
 }
 
 /**
@@ -98,22 +113,33 @@ export class KeyRing {
     return [...this.#keys.keys()].sort();
   }
 
-  /** Every key's id, source, fingerprint and whether it is active, with no key material. */
+  /**
+   * Every key's id, source, fingerprint and whether it is active, with no key material. The active one is the key that
+   * encrypts new payloads: the active id's own key, its environment-safe alias, or the fallback.
+   */
   describe(): KeyInfo[] {
-    const activeServedByOwnKey = this.#keys.has(this.activeKeyId);
+    const activeEntry = this.#entryFor(this.activeKeyId);
     const infos: KeyInfo[] = this.keyIds().map((keyId) => {
       const entry = this.#keys.get(keyId)!;
-      return { keyId, source: entry.source, fingerprint: entry.fingerprint, active: keyId === this.activeKeyId };
+      return { keyId, source: entry.source, fingerprint: entry.fingerprint, active: entry === activeEntry };
     });
     if (this.#fallback) {
       infos.push({
         keyId: FALLBACK_KEY_ID,
         source: this.#fallback.source,
         fingerprint: this.#fallback.fingerprint,
-        active: !activeServedByOwnKey,
+        active: this.#fallback === activeEntry,
       });
     }
     return infos;
+  }
+
+  /**
+   * The id under which {@link KeyRing.describe} lists the key that serves this key id: the id itself, its
+   * environment-safe alias (`PROD_EU` for `prod-eu`), or `"*"` for the fallback; undefined when no key serves it.
+   */
+  servingKeyId(keyId: string): string | undefined {
+    return this.#lookUp(keyId)?.listedAs;
   }
 
   /** A ring with the same keys and another active key id. */
@@ -139,13 +165,20 @@ export class KeyRing {
   }
 
   #entryFor(keyId: string): KeyEntry | undefined {
+    return this.#lookUp(keyId)?.entry;
+  }
+
+  /** The entry serving a key id and the id `describe()` lists it under: the one lookup every method goes through. */
+  #lookUp(keyId: string): { entry: KeyEntry; listedAs: string } | undefined {
     // A payload without an encryption-key-id names no key: it is not "an id without a key of its own".
     if (keyId === '') return undefined;
     const own = this.#keys.get(keyId);
-    if (own) return own;
+    if (own) return { entry: own, listedAs: keyId };
     // The wire format tries the environment-safe spelling only for ids that have characters a variable cannot hold.
-    const alias = HAS_NON_ENV_NAME_CHAR.test(keyId) ? this.#keys.get(environmentSafeKeyId(keyId)) : undefined;
-    return alias ?? this.#fallback;
+    const alias = environmentAliasOf(keyId);
+    const aliased = alias === undefined ? undefined : this.#keys.get(alias);
+    if (alias !== undefined && aliased) return { entry: aliased, listedAs: alias };
+    return this.#fallback ? { entry: this.#fallback, listedAs: FALLBACK_KEY_ID } : undefined;
   }
 }
 

@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { KeyConfigError } from '../errors.js';
-import { KEY_LENGTH, parseKeyValue } from './key-material.js';
-import { environmentSafeKeyId, type KeySource, KeyRing, makeEntry } from './key-ring.js';
+import { describeKeyId, KeyConfigError } from '../errors.js';
+import { parseKeyValue } from './key-material.js';
+import { environmentAliasOf, type KeySource, KeyRing, makeEntry } from './key-ring.js';
 
 /** The variable whose key serves every key id that has no variable of its own. */
 export const FALLBACK_KEY_VARIABLE = 'TEMPORAL_ENCRYPTION_KEY';
@@ -10,6 +10,16 @@ const KEY_VARIABLE_PREFIX = `${FALLBACK_KEY_VARIABLE}_`;
 
 /** The key id new payloads are encrypted with when none is configured. */
 export const DEFAULT_ENCRYPTION_KEY_ID = 'default';
+
+/** What {@link validKeyId} accepts, in words, for messages. */
+export const KEY_ID_RULE = '1-128 printable ASCII characters, no spaces';
+
+/**
+ * The largest key file read. A key value is 44 to a few hundred bytes; a longer text value gets the same warning as in
+ * the environment ("only the first 32 bytes are used"). The cap only keeps a file mounted there by mistake (a
+ * certificate bundle, a log) from being read whole and parsed as a key.
+ */
+const MAX_KEY_FILE_BYTES = 4096;
 
 /** Where to read keys from. */
 export interface LoadKeyRingOptions {
@@ -65,7 +75,7 @@ export function loadKeyRing(options: LoadKeyRingOptions = {}): KeyRing {
   };
 
   if (!validKeyId(activeKeyId)) {
-    problems.push(`the active key id (encryptionKeyID) must be 1-128 printable characters`);
+    problems.push(`the active key id (encryptionKeyID) must be ${KEY_ID_RULE}`);
   }
 
   let fallback: ReturnType<typeof makeEntry> | undefined;
@@ -91,11 +101,28 @@ export function loadKeyRing(options: LoadKeyRingOptions = {}): KeyRing {
 
   if (options.keysDir !== undefined) readKeysDir(options.keysDir, add, reject, problems);
 
+  // `prod-eu` is served by its own key when it has one, else by that of PROD_EU: two different keys under the two
+  // spellings mean that whichever one another codec (or a shell that cannot set `..._prod-eu`) uses, half the payloads
+  // of the id do not decrypt. The same conflict as two keys for one spelling, reported the same way.
+  for (const [keyId, entry] of keys) {
+    const alias = environmentAliasOf(keyId);
+    const aliased = alias === undefined ? undefined : keys.get(alias);
+    if (alias !== undefined && aliased && !aliased.key.equals(entry.key)) {
+      problems.push(
+        `key id ${describeKeyId(keyId)} has two different keys, in ${describeSource(entry.source)} and ` +
+          `${describeSource(aliased.source)} (its environment-safe spelling ${alias})`,
+      );
+    }
+  }
+
   const ring = new KeyRing(activeKeyId, keys, fallback);
+  // Malformed values that would have served the active id were reported already. The alias counts only where the
+  // wire format tries it: PROD_EU can serve prod-eu, but DEFAULT never serves default.
+  const activeAlias = environmentAliasOf(activeKeyId);
   const activeAlreadyReported =
     !validKeyId(activeKeyId) ||
     malformed.has(activeKeyId) ||
-    malformed.has(environmentSafeKeyId(activeKeyId)) ||
+    (activeAlias !== undefined && malformed.has(activeAlias)) ||
     malformed.has(FALLBACK_KEY_VARIABLE);
   if ((options.requireActiveKey ?? true) && !activeAlreadyReported && !ring.has(activeKeyId)) {
     problems.push(
@@ -125,10 +152,13 @@ function readKeysDir(
     if (name.startsWith('.')) continue;
     const path = join(dir, name);
     try {
-      if (!statSync(path).isFile()) continue;
-      const bytes = readFileSync(path);
-      if (bytes.length > 4 * KEY_LENGTH + 64) {
-        reject(name, `key file ${path} is ${bytes.length} bytes; a key file holds one key value`);
+      const stat = statSync(path);
+      if (!stat.isFile()) continue;
+      const bytes = stat.size > MAX_KEY_FILE_BYTES ? undefined : readFileSync(path);
+      if (bytes === undefined || bytes.length > MAX_KEY_FILE_BYTES) {
+        const size = bytes?.length ?? stat.size;
+        const limit = `at most ${MAX_KEY_FILE_BYTES} bytes`;
+        reject(name, `key file ${path} is ${size} bytes; a key file holds one key value (${limit})`);
         continue;
       }
       // Files written by editors and `echo` end in a newline that is not part of the key.
@@ -143,7 +173,13 @@ function describeSource(source: KeySource): string {
   return source.kind === 'env' ? `environment variable ${source.name}` : `key file ${source.name}`;
 }
 
-/** Key ids travel in payload metadata and log lines: printable, without spaces, bounded. */
+/**
+ * Whether a configured key id is acceptable: {@link KEY_ID_RULE}. Key ids travel in payload metadata, variable names,
+ * log lines and metric labels. ASCII on purpose, not printable Unicode: "clé" can be written as two different code
+ * point sequences (NFC and NFD) that look the same in every log and dashboard but are different ids with different
+ * keys, confusable letters from other scripts look like ASCII ones, and the environment-safe spelling turns every
+ * non-ASCII character into `_`, so distinct ids would share one variable name.
+ */
 export function validKeyId(keyId: string): boolean {
   return /^[\x21-\x7e]{1,128}$/.test(keyId);
 }

@@ -3,7 +3,6 @@ import {
   CompressionCodec,
   createPayloadCodecs,
   EncryptionCodec,
-  environmentSafeKeyId,
   FALLBACK_KEY_ID,
   type KeyRing,
 } from '../index.js';
@@ -34,10 +33,8 @@ export function createServerCodecs(options: CodecOptions & { keyRing?: KeyRing }
   return {
     compression,
     ...(encryption ? { encryption } : {}),
-    keyLabel: (keyId) => {
-      if (ownIds.has(keyId)) return keyId;
-      const safe = environmentSafeKeyId(keyId);
-      return ownIds.has(safe) ? safe : FALLBACK_KEY_ID;
-    },
+    // Any other id is labelled as `temporal-codec keys` lists the key that serves it: its environment-safe alias
+    // (`PROD_EU` for `prod-eu`; never `PRODUCTION` for `production`, which the ring does not alias) or `*`.
+    keyLabel: (keyId) => (ownIds.has(keyId) ? keyId : (encryption?.keyRing.servingKeyId(keyId) ?? FALLBACK_KEY_ID)),
   };
 }

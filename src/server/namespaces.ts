@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Payload } from '@temporalio/common';
 import { parseDocument } from 'yaml';
 import { type CodecOptions, EncryptionCodec, encryptionKeyIdOf, type KeyRing } from '../index.js';
-import { validKeyId } from '../keys/load-key-ring.js';
+import { KEY_ID_RULE, validKeyId } from '../keys/load-key-ring.js';
 import { AuthError } from './auth/auth-error.js';
 import { DEFAULT_NAMESPACE } from './auth/permissions.js';
 import type { CodecsLookup } from './codec-route.js';
@@ -42,7 +42,7 @@ export function parseNamespaceKeys(value: unknown, where: string, problems: stri
     }
     const { activeKeyId } = fields;
     if (activeKeyId !== undefined && (typeof activeKeyId !== 'string' || !validKeyId(activeKeyId))) {
-      problems.push(`${at}: activeKeyId must be a key id (1-128 printable characters)`);
+      problems.push(`${at}: activeKeyId must be a key id (${KEY_ID_RULE})`);
     }
     const keyIds = fields.keyIds ?? (typeof activeKeyId === 'string' ? [activeKeyId] : undefined);
     if (keyIds === undefined) {

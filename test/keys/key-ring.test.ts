@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EncryptionCodec } from '../../src/codecs/encryption-codec.js';
 import { KeyConfigError } from '../../src/errors.js';
-import { environmentSafeKeyId, FALLBACK_KEY_ID, KeyRing } from '../../src/keys/key-ring.js';
+import { environmentAliasOf, environmentSafeKeyId, FALLBACK_KEY_ID, KeyRing } from '../../src/keys/key-ring.js';
 import { caughtSync, expectCodecError, expectNoSecret } from '../helpers/errors.js';
 import { expectedFingerprint, testKey } from '../helpers/keys.js';
 import { metadataText, rawPayload, view } from '../helpers/payloads.js';
@@ -84,6 +84,29 @@ describe('KeyRing.describe', () => {
     ]);
   });
 
+  // Bug: describe() marked the fallback active (or, without one, no key at all) when the active id "prod-eu" was
+  // served by its environment-safe spelling PROD_EU, so `temporal-codec keys` showed the wrong fingerprint as active.
+  it('marks active the key that serves the active id through its environment-safe spelling', () => {
+    const ring = KeyRing.fromKeys({ PROD_EU: testKey('eu'), other: testKey('other') }, 'prod-eu', testKey('fallback'));
+    expect(ring.describe().map(({ keyId, active, fingerprint }) => ({ keyId, active, fingerprint }))).toEqual([
+      { keyId: 'PROD_EU', active: true, fingerprint: expectedFingerprint(testKey('eu')) },
+      { keyId: 'other', active: false, fingerprint: expectedFingerprint(testKey('other')) },
+      { keyId: '*', active: false, fingerprint: expectedFingerprint(testKey('fallback')) },
+    ]);
+    expect(ring.describe().find((info) => info.active)!.fingerprint).toBe(ring.fingerprint('prod-eu'));
+    const noFallback = KeyRing.fromKeys({ PROD_EU: testKey('eu') }, 'prod-eu');
+    expect(noFallback.describe().map(({ keyId, active }) => ({ keyId, active }))).toEqual([{ keyId: 'PROD_EU', active: true }]);
+  });
+
+  it('marks nothing active when no key serves the active id, and only the own key when an alias exists too', () => {
+    expect(KeyRing.fromKeys({ a: testKey('a') }, 'b').describe().some((info) => info.active)).toBe(false);
+    const both = KeyRing.fromKeys({ 'prod-eu': testKey('own'), PROD_EU: testKey('env') }, 'prod-eu');
+    expect(both.describe().map(({ keyId, active }) => ({ keyId, active }))).toEqual([
+      { keyId: 'PROD_EU', active: false },
+      { keyId: 'prod-eu', active: true },
+    ]);
+  });
+
   it('holds no key bytes in any encoding', () => {
     const keys = { a: testKey('a'), b: testKey('b') };
     const ring = KeyRing.fromKeys(keys, 'a', testKey('fallback'));
@@ -110,6 +133,38 @@ describe('key ids that environment names cannot hold', () => {
     expect(environmentSafeKeyId('prod-eu')).toBe('PROD_EU');
     expect(environmentSafeKeyId('eu.west/2024-01')).toBe('EU_WEST_2024_01');
     expect(environmentSafeKeyId('already_OK_1')).toBe('ALREADY_OK_1');
+  });
+
+  // Bug: the id was upper-cased with full Unicode rules first, so "ß" became "SS" and "ſ" became "S": the key was
+  // looked up under another variable than the one with "_" for each character a name cannot hold.
+  it('replaces each character outside [A-Za-z0-9_] by one "_" per code point before upper-casing ASCII only', () => {
+    expect(environmentSafeKeyId('straße')).toBe('STRA_E');
+    expect(environmentSafeKeyId('ſecret-x')).toBe('_ECRET_X');
+    expect(environmentSafeKeyId('ﬁle')).toBe('_LE'); // a ligature upper-cases to two letters under Unicode rules
+    expect(environmentSafeKeyId('clé')).toBe('CL_');
+    expect(environmentSafeKeyId('k\u{1F511}1')).toBe('K_1'); // one character outside the BMP, two UTF-16 code units
+    expect(environmentSafeKeyId('ı-i')).toBe('__I'); // dotless i: "I" under Unicode rules
+  });
+
+  it('serves "straße" from STRA_E, not from STRASSE', () => {
+    const ring = KeyRing.fromKeys({ STRA_E: testKey('right'), STRASSE: testKey('wrong') }, 'straße');
+    expect(ring.fingerprint('straße')).toBe(expectedFingerprint(testKey('right')));
+    expect(KeyRing.fromKeys({ STRASSE: testKey('wrong') }, 'straße').has('straße')).toBe(false);
+  });
+
+  it('names the environment-safe spelling only for ids that have characters a variable cannot hold', () => {
+    expect(environmentAliasOf('prod-eu')).toBe('PROD_EU');
+    expect(environmentAliasOf('default')).toBeUndefined();
+    expect(environmentAliasOf('PROD_EU')).toBeUndefined();
+  });
+
+  it('says which listed key serves an id: its own, its environment-safe spelling, or the fallback', () => {
+    const ring = KeyRing.fromKeys({ own: testKey('own'), PROD_EU: testKey('eu') }, 'own', testKey('fallback'));
+    expect(ring.servingKeyId('own')).toBe('own');
+    expect(ring.servingKeyId('prod-eu')).toBe('PROD_EU');
+    expect(ring.servingKeyId('prod_eu')).toBe(FALLBACK_KEY_ID);
+    expect(ring.servingKeyId('')).toBeUndefined();
+    expect(KeyRing.fromKeys({ own: testKey('own') }, 'own').servingKeyId('other')).toBeUndefined();
   });
 
   it('finds the key of "prod-eu" under PROD_EU', async () => {

@@ -198,9 +198,80 @@ describe('loadKeyRing from the environment', () => {
     const env = { TEMPORAL_ENCRYPTION_KEY: b64(testKey('fallback')) };
     for (const encryptionKeyID of ['', 'has space', 'x'.repeat(129), 'tab\there']) {
       expect(loadError({ env, encryptionKeyID }, []).problems).toContain(
-        'the active key id (encryptionKeyID) must be 1-128 printable characters',
+        'the active key id (encryptionKeyID) must be 1-128 printable ASCII characters, no spaces',
       );
     }
+  });
+
+  // Bug: the message said "1-128 printable characters" while printable non-ASCII ids were refused; the restriction
+  // stays (an id can be spelled two ways in Unicode, and its environment-safe spelling drops non-ASCII), the message
+  // now says what is checked.
+  it('refuses a printable non-ASCII active key id with a message that says ASCII', () => {
+    const env = { TEMPORAL_ENCRYPTION_KEY: b64(testKey('fallback')) };
+    for (const encryptionKeyID of ['clé', 'prod-\u0435u']) {
+      expect(loadError({ env, encryptionKeyID }, []).problems).toEqual([
+        'the active key id (encryptionKeyID) must be 1-128 printable ASCII characters, no spaces',
+      ]);
+    }
+    expect(load({ env, encryptionKeyID: '~!x'.repeat(42) + 'ab' }).ring.activeKeyId).toHaveLength(128);
+  });
+
+  // Bug: a malformed TEMPORAL_ENCRYPTION_KEY_DEFAULT hid the missing key of the active id "default", although DEFAULT
+  // can never serve "default" (the upper-cased spelling is tried only for ids with characters a variable cannot hold).
+  it('reports the missing active key when only a malformed variable under a spelling that cannot serve it is set', () => {
+    const short = textKey('short', 10);
+    const error = loadError({ env: { TEMPORAL_ENCRYPTION_KEY_DEFAULT: short } }, [short]);
+    expect(error.problems).toEqual([
+      'environment variable TEMPORAL_ENCRYPTION_KEY_DEFAULT is 10 bytes long; a key needs at least 32 ' +
+        '(or use "base64:" with `temporal-codec keygen`)',
+      'no key for the active key id "default": set TEMPORAL_ENCRYPTION_KEY_default or TEMPORAL_ENCRYPTION_KEY',
+    ]);
+  });
+
+  it('does not also report the active key as missing when the malformed variable is its environment-safe spelling', () => {
+    const short = textKey('short', 10);
+    const error = loadError({ env: { TEMPORAL_ENCRYPTION_KEY_PROD_EU: short }, encryptionKeyID: 'prod-eu' }, [short]);
+    expect(error.problems).toEqual([
+      'environment variable TEMPORAL_ENCRYPTION_KEY_PROD_EU is 10 bytes long; a key needs at least 32 ' +
+        '(or use "base64:" with `temporal-codec keygen`)',
+    ]);
+  });
+
+  // Bug: two different keys that can both serve "prod-eu" (its own variable and its environment-safe spelling) were
+  // accepted silently; a codec that reads only PROD_EU (a shell cannot set TEMPORAL_ENCRYPTION_KEY_prod-eu) then
+  // encrypts with a key this one never uses for prod-eu.
+  it('refuses two different keys under an id and its environment-safe spelling, naming both variables', () => {
+    const values = {
+      'TEMPORAL_ENCRYPTION_KEY_prod-eu': b64(testKey('written')),
+      TEMPORAL_ENCRYPTION_KEY_PROD_EU: b64(testKey('safe')),
+    };
+    const error = loadError({ env: values, encryptionKeyID: 'prod-eu' }, [
+      testKey('written').toString('base64'),
+      testKey('safe').toString('base64'),
+    ]);
+    expect(error.problems).toEqual([
+      'key id "prod-eu" has two different keys, in environment variable TEMPORAL_ENCRYPTION_KEY_prod-eu and ' +
+        'environment variable TEMPORAL_ENCRYPTION_KEY_PROD_EU (its environment-safe spelling PROD_EU)',
+    ]);
+  });
+
+  it('accepts the same key under an id and its environment-safe spelling', async () => {
+    const { ring } = load({
+      env: {
+        'TEMPORAL_ENCRYPTION_KEY_prod-eu': b64(testKey('same')),
+        TEMPORAL_ENCRYPTION_KEY_PROD_EU: `hex:${testKey('same').toString('hex')}`,
+      },
+      encryptionKeyID: 'prod-eu',
+    });
+    expect(await holdsKey(ring, 'prod-eu', testKey('same'))).toBe(true);
+  });
+
+  it('does not call ids that only share an environment-safe spelling, each with its own key, a conflict', () => {
+    const { ring } = load({
+      env: { 'TEMPORAL_ENCRYPTION_KEY_prod-eu': b64(testKey('dash')), 'TEMPORAL_ENCRYPTION_KEY_prod.eu': b64(testKey('dot')) },
+      encryptionKeyID: 'prod-eu',
+    });
+    expect(ring.fingerprint('prod.eu')).toBe(expectedFingerprint(testKey('dot')));
   });
 
   it('serves every key id without a variable of its own from TEMPORAL_ENCRYPTION_KEY', async () => {
@@ -298,10 +369,45 @@ describe('loadKeyRing from a keys directory', () => {
 
   it('refuses a file too large to hold one key value', () => {
     const dir = keysDir();
-    const big = textKey('big', 500);
+    const big = textKey('big', 4097);
     writeFileSync(join(dir, 'production'), big);
     const error = loadError({ env: {}, keysDir: dir, encryptionKeyID: 'production' }, [big]);
-    expect(error.problems).toEqual([`key file ${join(dir, 'production')} is 500 bytes; a key file holds one key value`]);
+    expect(error.problems).toEqual([
+      `key file ${join(dir, 'production')} is 4097 bytes; a key file holds one key value (at most 4096 bytes)`,
+    ]);
+  });
+
+  // Bug: a key file over 192 bytes was refused, while the same text in TEMPORAL_ENCRYPTION_KEY_<id> was accepted with
+  // the warning the wire-format note asks for.
+  it('reads a long text key file as the environment reads the same value: its first 32 bytes, with a warning', async () => {
+    const dir = keysDir();
+    const long = textKey('long', 500);
+    writeFileSync(join(dir, 'production'), `${long}\n`);
+    const { ring, warnings } = load({ env: {}, keysDir: dir, encryptionKeyID: 'production' });
+    expect(await holdsKey(ring, 'production', Buffer.from(long).subarray(0, 32))).toBe(true);
+    expect(warnings).toEqual([
+      `key file ${join(dir, 'production')} is 500 bytes of text; only its first 32 bytes are used as the key ` +
+        '(write "base64:<44 characters>" to use all of a generated key)',
+    ]);
+    const fromEnv = load({ env: { TEMPORAL_ENCRYPTION_KEY_production: long }, encryptionKeyID: 'production' });
+    expect(fromEnv.ring.fingerprint('production')).toBe(ring.fingerprint('production'));
+    expect(fromEnv.warnings).toHaveLength(1);
+    const at = keysDir();
+    writeFileSync(join(at, 'production'), textKey('at the cap', 4096));
+    expect(load({ env: {}, keysDir: at, encryptionKeyID: 'production' }).ring.has('production')).toBe(true);
+  });
+
+  it('refuses two different keys for an id, in a file named as written and a variable under its environment-safe spelling', () => {
+    const dir = keysDir();
+    writeFileSync(join(dir, 'prod-eu'), `${b64(testKey('file'))}\n`);
+    const error = loadError(
+      { env: { TEMPORAL_ENCRYPTION_KEY_PROD_EU: b64(testKey('env')) }, keysDir: dir, encryptionKeyID: 'prod-eu' },
+      [testKey('file').toString('base64'), testKey('env').toString('base64')],
+    );
+    expect(error.problems).toEqual([
+      `key id "prod-eu" has two different keys, in key file ${join(dir, 'prod-eu')} and environment variable ` +
+        'TEMPORAL_ENCRYPTION_KEY_PROD_EU (its environment-safe spelling PROD_EU)',
+    ]);
   });
 
   it('reports a keys directory that cannot be read', () => {
