@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { KeyConfigError } from '../errors.js';
 import { KEY_LENGTH, keyFingerprint } from '../keys/key-material.js';
-import { environmentSafeKeyId } from '../keys/key-ring.js';
-import { FALLBACK_KEY_VARIABLE, loadKeyRing, validKeyId } from '../keys/load-key-ring.js';
+import { resolveActiveKeyId } from '../keys/active-key-id-file.js';
+import { environmentAliasOf } from '../keys/key-ring.js';
+import { FALLBACK_KEY_VARIABLE, KEY_ID_RULE, loadKeyRing, validKeyId } from '../keys/load-key-ring.js';
 import { addCodecFlags, type CodecFlags, codecOptionsFrom } from './codec-options-flags.js';
 import { CliExit, type CliIo } from './io.js';
 
@@ -19,9 +20,10 @@ export function registerKeyCommands(program: Command, io: CliIo): void {
         'Store it in your secret manager; never commit it.',
     )
     .action((flags: { id: string }) => {
-      if (!validKeyId(flags.id)) throw new CliExit(2, '--id must be 1-128 printable characters without spaces');
+      if (!validKeyId(flags.id)) throw new CliExit(2, `--id must be ${KEY_ID_RULE}`);
       const key = randomBytes(KEY_LENGTH);
-      const name = /^[A-Za-z0-9_]+$/.test(flags.id) ? flags.id : environmentSafeKeyId(flags.id);
+      // The spelling the key ring looks the id up under, so that the printed variable is the one that serves it.
+      const name = environmentAliasOf(flags.id) ?? flags.id;
       io.stdout(`${FALLBACK_KEY_VARIABLE}_${name}=base64:${key.toString('base64')}\n`);
       io.stderr(`key id "${flags.id}", fingerprint ${keyFingerprint(key)}\n`);
     });
@@ -32,7 +34,7 @@ export function registerKeyCommands(program: Command, io: CliIo): void {
       .description('list the configured key ids, their sources and fingerprints (never key material)')
       .option('--check', 'exit 1 on any problem: a bad key, a missing active key, or a warning')
       .option('--json', 'print JSON instead of a table')
-      .option('--key-id <id>', 'the active key id (default: "default")'),
+      .option('--key-id <id>', 'the active key id (default: DIR/.active-key-id of --keys-dir, else "default")'),
     { encoding: false },
   ).action((flags: CodecFlags & { check?: boolean; json?: boolean }) => {
     const options = codecOptionsFrom(flags, io);
@@ -42,7 +44,8 @@ export function registerKeyCommands(program: Command, io: CliIo): void {
       ring = loadKeyRing({
         env: io.env,
         keysDir: options.keysDir,
-        encryptionKeyID: options.encryptionKeyID,
+        // As `serve` picks it, unless --key-id asks about another one.
+        encryptionKeyID: flags.keyId ?? resolveActiveKeyId(options.keysDir, options.encryptionKeyID),
         requireActiveKey: flags.check === true,
         onWarning: (message) => warnings.push(message),
       });

@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs';
 import type { Command } from 'commander';
 import { EncryptionCodec } from '../codecs/encryption-codec.js';
 import { CodecError, describeKeyId, PayloadJsonError } from '../errors.js';
+import { resolveActiveKeyId } from '../keys/active-key-id-file.js';
 import { loadKeyRing } from '../keys/load-key-ring.js';
 import {
   findStaleTemporaryFiles,
@@ -31,7 +32,8 @@ A file with a payload under a key id that has no key is left unchanged, and the 
 and the key id; the other files are still processed. Running again changes nothing.
 
 Keys come from TEMPORAL_ENCRYPTION_KEY_<id> / TEMPORAL_ENCRYPTION_KEY and --keys-dir: the active key and every
-old key still in use. Exit status: 0 ok, 1 a file failed, 2 usage.`;
+old key still in use. The active key id is --key-id, else DIR/.active-key-id of --keys-dir (as for serve), else the
+configured one. Exit status: 0 ok, 1 a file failed, 2 usage.`;
 
 type FileStatus = 'rewrapped' | 'would-rewrap' | 'unchanged' | 'failed';
 
@@ -59,7 +61,10 @@ export function registerRewrap(program: Command, io: CliIo): void {
       .command('rewrap')
       .description('re-encrypt, in place, every payload of the files that is not under the active key id')
       .argument('<file...>', 'payload or history JSON files to rewrap in place')
-      .option('--key-id <id>', 'the active key id payloads are re-encrypted with (default: "default")')
+      .option(
+        '--key-id <id>',
+        'the active key id payloads are re-encrypted with (default: DIR/.active-key-id of --keys-dir, else "default")',
+      )
       .option('--dry-run', 'report what would be rewrapped, per file and key id, and write nothing')
       .option('--json', 'print a JSON report instead of a table')
       .addHelpText('after', HELP),
@@ -70,7 +75,8 @@ export function registerRewrap(program: Command, io: CliIo): void {
     const keyRing = loadKeyRing({
       env: io.env,
       keysDir: options.keysDir,
-      encryptionKeyID: options.encryptionKeyID,
+      // Re-encrypt with the key `serve` encrypts with, unless --key-id names another.
+      encryptionKeyID: flags.keyId ?? resolveActiveKeyId(options.keysDir, options.encryptionKeyID),
       onWarning: (message) => warnings.push(message),
     });
     for (const warning of warnings) io.stderr(`warning: ${warning}\n`);
@@ -130,7 +136,9 @@ function rewrapFile(file: string, codec: EncryptionCodec, dryRun: boolean): File
   return report;
 }
 
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a byte order mark in the text (the default drops it), so the file is written back with it;
+// parseLocatedJson reads past it.
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Strict UTF-8: anything else would not survive the write back byte for byte (and is not JSON, RFC 8259). */
 function utf8(bytes: Uint8Array): string {

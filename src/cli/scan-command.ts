@@ -1,6 +1,8 @@
 import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { describeKeyId } from '../errors.js';
+import { resolveActiveKeyId } from '../keys/active-key-id-file.js';
+import { FALLBACK_KEY_ID } from '../keys/key-ring.js';
 import { loadKeyRing } from '../keys/load-key-ring.js';
 import type { KeyScanReport, ScanReport } from '../rotation/scan-report.js';
 import {
@@ -25,6 +27,10 @@ workflow it starts. Every payload found is counted by its encryption-key-id, and
                 (N open and M closed workflows, S schedules)
   unreferenced  configured, not active, and no payload is under it: safe to retire
   missing       payloads are under it but no configured key opens them: they are unreadable now
+A configured key is listed under the key ids it serves (TEMPORAL_ENCRYPTION_KEY_2026_11 serves 2026-11, and
+TEMPORAL_ENCRYPTION_KEY, shown as *, every id without a key of its own), or on a row of its own when it serves none
+of them, so a key that the active id or a payload needs is never called unreferenced. The active key id is
+--key-id, else DIR/.active-key-id of --keys-dir (as for serve), else the configured one.
 The first payload under each configured key id is decrypted, to check that the key is the right one. Open
 workflows that still carry a non-active key are listed: they need it until they close and their history is deleted.
 So are schedules on a non-active key: they need it until they are re-saved by a client whose active key is the new
@@ -72,7 +78,7 @@ export function registerScan(program: Command, io: CliIo, deps: ScanCommandDeps 
         .default(DEFAULT_SCAN_CONCURRENCY),
     )
     .addOption(new Option('-o, --output <format>', 'table or json').choices(['table', 'json']).default('table'))
-    .option('--key-id <id>', 'the active key id (default: "default")');
+    .option('--key-id <id>', 'the active key id (default: DIR/.active-key-id of --keys-dir, else "default")');
   addConnectionFlags(command);
   addCodecFlags(command, { encoding: false });
   command.addHelpText('after', HELP).action(async (flags: ScanFlags) => {
@@ -81,7 +87,8 @@ export function registerScan(program: Command, io: CliIo, deps: ScanCommandDeps 
     const keyRing = loadKeyRing({
       env: io.env,
       keysDir: options.keysDir,
-      encryptionKeyID: options.encryptionKeyID,
+      // The key `serve` encrypts with is the one never to call retirable; --key-id asks about another.
+      encryptionKeyID: flags.keyId ?? resolveActiveKeyId(options.keysDir, options.encryptionKeyID),
       requireActiveKey: false,
       onWarning: (message) => warnings.push(message),
     });
@@ -204,7 +211,7 @@ export function formatReport(report: ScanReport): string {
     String(key.openWorkflows),
     String(key.closedWorkflows),
     schedules.skipped ? '-' : String(key.schedules),
-    note(key, unproven),
+    note(key, unproven) + servedByNote(key),
   ]);
   lines.push(table([['KEY ID', 'VERDICT', 'PAYLOADS', 'OPEN', 'CLOSED', 'SCHEDULES', 'NOTE'], ...rows]));
   const shown = 20;
@@ -244,6 +251,12 @@ function note(key: KeyScanReport, unproven: boolean): string {
     case 'missing':
       return key.configured ? 'UNREADABLE: the configured key does not decrypt it' : 'UNREADABLE: no key configured';
   }
+}
+
+/** Which configured key serves the id, when it is not the id's own (an environment-safe alias, or the fallback). */
+function servedByNote(key: KeyScanReport): string {
+  if (key.servedBy === null || key.servedBy === key.keyId) return '';
+  return key.servedBy === FALLBACK_KEY_ID ? ' (served by the fallback key *)' : ` (served by key ${key.servedBy})`;
 }
 
 /** Key ids come from payload metadata: quote an unusual one. */

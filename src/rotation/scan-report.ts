@@ -17,14 +17,22 @@ import {
  */
 export type KeyVerdict = 'active' | 'referenced' | 'unreferenced' | 'missing';
 
-/** One key id in a {@link ScanReport}. */
+/**
+ * One key id in a {@link ScanReport}: a key id payloads are under, the active id, or a configured key that serves
+ * neither (listed under its own id, `*` for the `TEMPORAL_ENCRYPTION_KEY` fallback).
+ */
 export interface KeyScanReport {
   keyId: string;
   verdict: KeyVerdict;
   /** Whether new payloads are encrypted with it. */
   active: boolean;
-  /** Whether the key ring has a key for it (its own, or the `TEMPORAL_ENCRYPTION_KEY` fallback). */
+  /** Whether the key ring has a key for it (its own, its environment-safe alias, or the fallback). */
   configured: boolean;
+  /**
+   * The configured key that serves it, as `temporal-codec keys` lists it: the id itself, its environment-safe alias
+   * (`2026_11`, from `TEMPORAL_ENCRYPTION_KEY_2026_11`, serves `2026-11`) or `*`; null when none does.
+   */
+  servedBy: string | null;
   /**
    * Whether that key decrypted a payload under this id, tried on the first one found; undefined when nothing was
    * tried (no payload, or no key). `false` makes the verdict `missing`: the configured key is not the one used.
@@ -102,7 +110,11 @@ export interface ScanReport {
   };
   /** Every payload of the scanned histories and schedules, by kind, and the encrypted ones by key id. */
   payloads: PayloadCounts;
-  /** Every configured key id, the active one and every key id found, sorted by key id. */
+  /**
+   * The active key id, every key id found and every configured key that serves none of them, sorted by key id. A
+   * configured key is listed under the ids it serves (see `servedBy`) or, when it serves none, on its own, so one that
+   * serves the active id or a payload is never `unreferenced`.
+   */
   keys: KeyScanReport[];
   /** Open runs that still need a key other than the active one (they will until they close and are deleted). */
   openWorkflowsOnInactiveKeys: OpenWorkflowOnInactiveKey[];
@@ -208,10 +220,19 @@ export class ScanTally {
   report(context: { namespace: string; query: string; keyRing: KeyRing; partial: boolean; durationMs: number }): ScanReport {
     const { keyRing } = context;
     const codec = new EncryptionCodec({ keyRing, requireActiveKey: false });
-    const keyIds = new Set([...keyRing.keyIds(), this.activeKeyId, ...this.#byKeyId.keys()]);
-    const keys = [...keyIds].sort().map((keyId): KeyScanReport => {
+    // The ids that matter are those payloads carry and the active one. A key's own spelling (`2026_11`) is a row only
+    // when the key serves none of them: listing it next to the `2026-11` it serves would call the active key, or one
+    // that payloads need, unreferenced.
+    const needed = new Set([this.activeKeyId, ...this.#byKeyId.keys()]);
+    const serving = new Set([...needed].map((keyId) => keyRing.servingKeyId(keyId)));
+    const idle = keyRing
+      .describe()
+      .map((key) => key.keyId)
+      .filter((keyId) => !serving.has(keyId) && !needed.has(keyId));
+    const keys = [...needed, ...idle].sort(compare).map((keyId): KeyScanReport => {
       const tally = this.#byKeyId.get(keyId) ?? emptyKeyTally();
-      const configured = keyRing.has(keyId);
+      const servedBy = needed.has(keyId) ? (keyRing.servingKeyId(keyId) ?? null) : keyId;
+      const configured = servedBy !== null;
       const sample = tally.payloads > 0 && configured ? this.samples.get(keyId) : undefined;
       const decrypts = sample ? decryptsWith(codec, sample) : undefined;
       const active = keyId === this.activeKeyId;
@@ -219,7 +240,7 @@ export class ScanTally {
       if (tally.payloads > 0 && (!configured || decrypts === false)) verdict = 'missing';
       else if (active) verdict = 'active';
       else verdict = tally.payloads > 0 ? 'referenced' : 'unreferenced';
-      return { keyId, verdict, active, configured, decrypts, ...tally };
+      return { keyId, verdict, active, configured, servedBy, decrypts, ...tally };
     });
     const byKeyId = Object.create(null) as Record<string, number>;
     for (const keyId of Object.keys(this.payloads.byKeyId).sort()) byKeyId[keyId] = this.payloads.byKeyId[keyId]!;

@@ -1,18 +1,13 @@
-import { type FSWatcher, readFileSync, watch } from 'node:fs';
-import { join } from 'node:path';
+import { type FSWatcher, watch } from 'node:fs';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { KeyConfigError, type KeyRing, loadKeyRing } from '../index.js';
-import { validKeyId } from '../keys/load-key-ring.js';
+import { resolveActiveKeyId } from '../keys/active-key-id-file.js';
 import type { CodecsLookup } from './codec-route.js';
 import type { CodecSet } from './namespaces.js';
 
-/**
- * A file in the keys directory that names the active key id, overriding `--key-id`. A dotfile, so that the library's
- * key loader (which skips dotfiles, as Kubernetes adds `..data`) never reads it as a key; kept in the same Secret as
- * the keys, one update adds a key and makes it active at once.
- */
-export const ACTIVE_KEY_ID_FILE = '.active-key-id';
+// The file and its reader live with the key loader, so that the key tools read it exactly as the server does.
+export { ACTIVE_KEY_ID_FILE } from '../keys/active-key-id-file.js';
 
 /** Where the server's keys come from; read at start-up and again at every reload. */
 export interface KeySource {
@@ -25,21 +20,7 @@ export interface KeySource {
 
 /** Loads the key ring from `source`; throws one {@link KeyConfigError} listing every problem (never a key value). */
 export function loadServerKeyRing(source: KeySource, onWarning?: (message: string) => void): KeyRing {
-  let encryptionKeyID = source.encryptionKeyID;
-  if (source.keysDir !== undefined) {
-    const path = join(source.keysDir, ACTIVE_KEY_ID_FILE);
-    let text: string | undefined;
-    try {
-      text = readFileSync(path, 'utf8').trim();
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') throw new KeyConfigError([`${path} cannot be read (${code ?? 'error'})`]);
-    }
-    if (text !== undefined) {
-      if (!validKeyId(text)) throw new KeyConfigError([`${path} must hold one key id (1-128 printable characters)`]);
-      encryptionKeyID = text;
-    }
-  }
+  const encryptionKeyID = resolveActiveKeyId(source.keysDir, source.encryptionKeyID);
   return loadKeyRing({ env: source.env, keysDir: source.keysDir, encryptionKeyID, ...(onWarning ? { onWarning } : {}) });
 }
 

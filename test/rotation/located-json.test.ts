@@ -88,6 +88,16 @@ describe('parseLocatedJson (jsonc-parser underneath)', () => {
     expect(text.slice(7, 15)).toBe('{"b": 1}');
   });
 
+  it('skips a byte order mark before JSON Lines with CRLF endings too, with spans into the whole text', () => {
+    const text = '\ufeff{"a": {"b": 1}}\r\n{"c": {"b": 2}}\r\n';
+    const located = parseLocatedJson(text, (value) => 'b' in value);
+    expect(located.jsonLines).toBe(true);
+    const [first, second] = located.value as [{ a: object }, { c: object }];
+    expect(located.value).toEqual([{ a: { b: 1 } }, { c: { b: 2 } }]);
+    expect(text.slice(located.spans.get(first.a)!.start, located.spans.get(first.a)!.end)).toBe('{"b": 1}');
+    expect(text.slice(located.spans.get(second.c)!.start, located.spans.get(second.c)!.end)).toBe('{"b": 2}');
+  });
+
   it('reads one value per line as JSON Lines, with spans into the whole text', () => {
     const text = '{"a":1}\n\n[2, {"b": 3}]\r\n"x"\n';
     const located = parseLocatedJson(text, everyObject);

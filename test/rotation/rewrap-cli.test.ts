@@ -13,6 +13,7 @@ import {
   encrypted,
   HISTORY_SECRETS,
   KEY_SECRETS,
+  KEYS,
   keyIdsByPath,
   plain,
   realisticHistory,
@@ -248,6 +249,48 @@ describe('temporal-codec rewrap', () => {
     const payloads = file('payloads.json', { payloads: [encrypted('new', 1)] });
     expect((await rewrap([payloads, '--key-id', 'old'])).code).toBe(0);
     expect(keyIds(payloads)).toEqual(['old']);
+  });
+
+  // Bug: rewrap ignored DIR/.active-key-id, so with keys from a mounted Secret it re-encrypted to "default" (or
+  // failed) instead of to the key `serve` encrypts with.
+  it('takes the active key id from DIR/.active-key-id of --keys-dir as serve does, and --key-id over it', async () => {
+    const keys = join(dir, 'keys');
+    mkdirSync(keys);
+    writeFileSync(join(keys, 'old'), `base64:${KEYS.old.toString('base64')}\n`);
+    writeFileSync(join(keys, 'new'), `base64:${KEYS.new.toString('base64')}\n`);
+    writeFileSync(join(keys, '.active-key-id'), 'new\n');
+    const payloads = file('payloads.json', { payloads: [encrypted('old', 1)] });
+    const result = await rewrap([payloads, '--keys-dir', keys], {});
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('to key id "new"');
+    expect(keyIds(payloads)).toEqual(['new']);
+    expect((await rewrap([payloads, '--keys-dir', keys, '--key-id', 'old'], {})).code).toBe(0);
+    expect(keyIds(payloads)).toEqual(['old']);
+  });
+
+  // Bug: the file was decoded with TextDecoder's default, which drops a byte order mark, so the rewritten file lost it
+  // although every byte but the rewrapped payloads' is to stay as it was.
+  it('keeps a UTF-8 byte order mark and CRLF line endings', async () => {
+    const text = JSON.stringify({ payloads: [encrypted('old', { a: 1 }), plain('kept')] }, null, 2).replaceAll('\n', '\r\n');
+    const path = file('bom.json', `\ufeff${text}\r\n`);
+    const before = readFileSync(path, 'utf8');
+    const result = await rewrap([path]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(row(path, '2', 'old:1', '1', 'rewrapped'));
+    const after = bytes(path);
+    expect([...after.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    const afterText = after.toString('utf8');
+    expect(afterText.replaceAll('\r\n', '')).not.toContain('\n');
+    expect(afterText.split('\r\n')).toHaveLength(before.split('\r\n').length);
+    const document = JSON.parse(afterText.slice(1)) as unknown;
+    expect(decodedByPath(document)).toEqual(decodedByPath(JSON.parse(before.slice(1))));
+    expect([...new Set(Object.values(keyIdsByPath(document)).filter(Boolean))]).toEqual(['new']);
+    // Everything after the rewrapped payload (the plain one, the closing brackets) is byte for byte the same.
+    const tail = before.slice(before.lastIndexOf('\r\n    {\r\n'));
+    expect(tail).toContain(plain('kept').data);
+    expect(afterText.endsWith(tail)).toBe(true);
   });
 });
 

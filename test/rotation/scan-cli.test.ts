@@ -6,7 +6,13 @@ import { registerScan } from '../../src/cli/scan-command.js';
 import type { ScanReport } from '../../src/rotation/index.js';
 import { expectNoSecret } from '../helpers/errors.js';
 import { eventsWith, type FakeRun, fakeTemporal, type FakeTemporal } from './fake-temporal.js';
-import { CLI_ENV, encrypted, KEY_SECRETS, plain } from './fixtures.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EncryptionCodec } from '../../src/codecs/encryption-codec.js';
+import { KeyRing } from '../../src/keys/key-ring.js';
+import { payloadToJson, type PayloadJson } from '../../src/payload-json.js';
+import { tempDir } from '../helpers/keys.js';
+import { CLI_ENV, encrypted, KEY_SECRETS, KEYS, plain, plainPayload } from './fixtures.js';
 import { runCli } from './cli-runner.js';
 
 // The command connects through connectTemporal; here it gets the fake server instead, and the rest of main is real.
@@ -44,6 +50,12 @@ function runs(): FakeRun[] {
   ];
 }
 
+/** Secrets made by a test (keys from `keygen`) that output must not show either. */
+const extraSecrets: string[] = [];
+afterEach(() => {
+  extraSecrets.length = 0;
+});
+
 async function scan(args: readonly string[], env: Record<string, string> = CLI_ENV) {
   const out: string[] = [];
   const err: string[] = [];
@@ -55,8 +67,25 @@ async function scan(args: readonly string[], env: Record<string, string> = CLI_E
   };
   const code = await runCli(['scan', ...args], io);
   const result = { code, stdout: out.join(''), stderr: err.join('') };
-  expectNoSecret(result.stdout + result.stderr, [...KEY_SECRETS, SECRET_ORDER.card, SECRET_ORDER.email]);
+  expectNoSecret(result.stdout + result.stderr, [...KEY_SECRETS, ...extraSecrets, SECRET_ORDER.card, SECRET_ORDER.email]);
   return result;
+}
+
+/** `temporal-codec keygen --id <id>`: the variable it prints, and the key. */
+async function keygen(id: string): Promise<{ name: string; value: string; key: Buffer }> {
+  const out: string[] = [];
+  const io: CliIo = { env: {}, stdout: (text) => void out.push(text), stderr: () => {}, readInput: async () => '' };
+  expect(await runCli(['keygen', '--id', id], io)).toBe(0);
+  const [, name, value] = /^([^=]+)=(base64:.+)\n$/.exec(out.join(''))!;
+  const key = Buffer.from(value!.slice('base64:'.length), 'base64');
+  extraSecrets.push(key.toString('base64'), key.toString('hex'));
+  return { name: name!, value: value!, key };
+}
+
+/** `value` encrypted under any key id with `key`, as a worker whose active id is `keyId` writes it. */
+function encryptedUnder(keyId: string, key: Buffer, value: unknown): PayloadJson {
+  const codec = new EncryptionCodec({ keyRing: KeyRing.fromKeys({ [keyId]: key }, keyId) });
+  return payloadToJson(codec.encryptPayload(plainPayload(value)));
 }
 
 describe('temporal-codec scan', () => {
@@ -282,5 +311,83 @@ describe('temporal-codec scan', () => {
       await program.parseAsync(['scan', '--concurrency', '1'], { from: 'user' });
     }
     expect(drawn).toMatch(/scan \|[█░]+\| \d+% \| \d+\/30 workflows \| \d+\/s \| ETA /);
+  });
+});
+
+describe('temporal-codec scan: which key is which', () => {
+  // Bug: with keys named as `keygen --id 2026-11` prints them (TEMPORAL_ENCRYPTION_KEY_2026_11), scan printed
+  // "2026_11 unreferenced ... safe to retire" for the active key's own variable, and "2025_06 ... safe to retire" while
+  // payloads under 2025-06 existed.
+  it('never calls a key that keygen named for an id retirable while that id is active or has payloads', async () => {
+    const current = await keygen('2026-11');
+    const previous = await keygen('2025-06');
+    const retired = await keygen('2024-01');
+    expect([current.name, previous.name, retired.name]).toEqual([
+      'TEMPORAL_ENCRYPTION_KEY_2026_11',
+      'TEMPORAL_ENCRYPTION_KEY_2025_06',
+      'TEMPORAL_ENCRYPTION_KEY_2024_01',
+    ]);
+    connection.fake = fakeTemporal([
+      { workflowId: 'open-2025', open: true, events: eventsWith({ input: [encryptedUnder('2025-06', previous.key, SECRET_ORDER)] }) },
+      { workflowId: 'done-2026', open: false, events: eventsWith({ input: [encryptedUnder('2026-11', current.key, SECRET_ORDER)] }) },
+    ]);
+    const env = {
+      [current.name]: current.value,
+      [previous.name]: previous.value,
+      [retired.name]: retired.value,
+      TEMPORAL_CODEC_ENCRYPTION_KEY_ID: '2026-11',
+    };
+    const result = await scan([], env);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(
+      [
+        'KEY ID   VERDICT       PAYLOADS  OPEN  CLOSED  SCHEDULES  NOTE',
+        '2024_01  unreferenced         0     0       0          0  safe to retire',
+        '2025-06  referenced           1     1       0          0  keep: 1 open and 0 closed workflow(s) need it (served by key 2025_06)',
+        '2026-11  active               1     0       1          0  new payloads are encrypted with it (served by key 2026_11)',
+        '',
+      ].join('\n'),
+    );
+    const report = JSON.parse((await scan(['-o', 'json'], env)).stdout) as ScanReport;
+    expect(report.keys.map((key) => [key.keyId, key.verdict, key.servedBy, key.decrypts])).toEqual([
+      ['2024_01', 'unreferenced', '2024_01', undefined],
+      ['2025-06', 'referenced', '2025_06', true],
+      ['2026-11', 'active', '2026_11', true],
+    ]);
+  });
+
+  // Bug: scan ignored DIR/.active-key-id, which `serve` encrypts with, and called the really active key retirable.
+  it('takes the active key id from DIR/.active-key-id of --keys-dir as serve does, and --key-id over it', async () => {
+    const { dir, remove } = tempDir('scan-keys');
+    try {
+      writeFileSync(join(dir, 'old'), `base64:${KEYS.old.toString('base64')}\n`);
+      writeFileSync(join(dir, 'new'), `base64:${KEYS.new.toString('base64')}\n`);
+      writeFileSync(join(dir, '.active-key-id'), 'new\n');
+      connection.fake = fakeTemporal([{ workflowId: 'w', open: false, events: eventsWith({ input: [encrypted('old', 1)] }) }]);
+      const verdicts = async (args: string[], env: Record<string, string> = {}) =>
+        (JSON.parse((await scan(['--keys-dir', dir, '-o', 'json', ...args], env)).stdout) as ScanReport).keys.map(
+          (key) => [key.keyId, key.verdict],
+        );
+      expect(await verdicts([])).toEqual([
+        ['new', 'active'],
+        ['old', 'referenced'],
+      ]);
+      // The file wins over the configured id, exactly as in `serve`; only an explicit --key-id asks about another.
+      expect(await verdicts([], { TEMPORAL_CODEC_ENCRYPTION_KEY_ID: 'old' })).toEqual([
+        ['new', 'active'],
+        ['old', 'referenced'],
+      ]);
+      expect(await verdicts(['--key-id', 'old'])).toEqual([
+        ['new', 'unreferenced'],
+        ['old', 'active'],
+      ]);
+      writeFileSync(join(dir, '.active-key-id'), 'not one id\n');
+      const bad = await scan(['--keys-dir', dir]);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toContain(`${join(dir, '.active-key-id')} must hold one key id`);
+    } finally {
+      remove();
+    }
   });
 });

@@ -4,7 +4,15 @@ import { scanWorkflowHistories } from '../../src/rotation/index.js';
 import { ScheduleListingError } from '../../src/rotation/scan.js';
 import { testKey } from '../helpers/keys.js';
 import { eventsWith, type FakeRun, type FakeSchedule, fakeTemporal, grpcError } from './fake-temporal.js';
-import { encrypted, foreign, KEYS, plain, searchAttribute } from './fixtures.js';
+import { EncryptionCodec } from '../../src/codecs/encryption-codec.js';
+import { payloadToJson, type PayloadJson } from '../../src/payload-json.js';
+import { encrypted, foreign, KEYS, plain, plainPayload, searchAttribute } from './fixtures.js';
+
+/** `value` encrypted under any key id with `key`, as a codec whose active id is `keyId` writes it. */
+function encryptedUnder(keyId: string, key: Buffer, value: unknown): PayloadJson {
+  const codec = new EncryptionCodec({ keyRing: KeyRing.fromKeys({ [keyId]: key }, keyId) });
+  return payloadToJson(codec.encryptPayload(plainPayload(value)));
+}
 
 /** `old` and `new` configured, `new` active, and `retired`, configured but used by no payload. */
 const keyRing = KeyRing.fromKeys({ old: KEYS.old, new: KEYS.new, retired: testKey('retired') }, 'new');
@@ -56,10 +64,10 @@ describe('scanWorkflowHistories', () => {
       failures: [],
     });
     expect(report.keys).toEqual([
-      { keyId: 'gone', verdict: 'missing', active: false, configured: false, decrypts: undefined, payloads: 1, openWorkflows: 0, closedWorkflows: 1, schedules: 0 },
-      { keyId: 'new', verdict: 'active', active: true, configured: true, decrypts: true, payloads: 3, openWorkflows: 2, closedWorkflows: 1, schedules: 0 },
-      { keyId: 'old', verdict: 'referenced', active: false, configured: true, decrypts: true, payloads: 5, openWorkflows: 1, closedWorkflows: 1, schedules: 0 },
-      { keyId: 'retired', verdict: 'unreferenced', active: false, configured: true, decrypts: undefined, payloads: 0, openWorkflows: 0, closedWorkflows: 0, schedules: 0 },
+      { keyId: 'gone', verdict: 'missing', active: false, configured: false, servedBy: null, decrypts: undefined, payloads: 1, openWorkflows: 0, closedWorkflows: 1, schedules: 0 },
+      { keyId: 'new', verdict: 'active', active: true, configured: true, servedBy: 'new', decrypts: true, payloads: 3, openWorkflows: 2, closedWorkflows: 1, schedules: 0 },
+      { keyId: 'old', verdict: 'referenced', active: false, configured: true, servedBy: 'old', decrypts: true, payloads: 5, openWorkflows: 1, closedWorkflows: 1, schedules: 0 },
+      { keyId: 'retired', verdict: 'unreferenced', active: false, configured: true, servedBy: 'retired', decrypts: undefined, payloads: 0, openWorkflows: 0, closedWorkflows: 0, schedules: 0 },
     ]);
     expect(report.openWorkflowsOnInactiveKeys).toEqual([{ workflowId: 'open-old', runId: 'open-old-run', keyIds: ['old'] }]);
     expect(report.schedules).toEqual({ skipped: false, scanned: 0, vanished: 0, failed: 0 });
@@ -232,6 +240,7 @@ describe('scanWorkflowHistories: schedules', () => {
       verdict: 'referenced',
       active: false,
       configured: true,
+      servedBy: 'old',
       decrypts: true,
       payloads: 3,
       openWorkflows: 0,
@@ -356,5 +365,74 @@ describe('scanWorkflowHistories: schedules', () => {
     expect(report.payloads.byKeyId).toEqual({ new: 1, old: 1 });
     expect(report.keys.map((key) => key.keyId)).not.toContain('gone');
     expect(fake.historyRequests).toEqual([]);
+  });
+});
+
+describe('scanWorkflowHistories: keys served under another spelling', () => {
+  const verdicts = (report: { keys: { keyId: string; verdict: string; servedBy: string | null }[] }) =>
+    report.keys.map(({ keyId, verdict, servedBy }) => [keyId, verdict, servedBy]);
+
+  // Bug: verdicts were given per spelling, never merged: the key of TEMPORAL_ENCRYPTION_KEY_2026_11 was called
+  // "unreferenced" next to the active id 2026-11 it serves, and 2025_06 too while payloads under 2025-06 needed it.
+  it('gives a key that serves an id through its environment-safe spelling no verdict of its own', async () => {
+    const ring = KeyRing.fromKeys(
+      { '2026_11': testKey('2026-11'), '2025_06': testKey('2025-06'), '2024_01': testKey('2024-01') },
+      '2026-11',
+    );
+    const fake = fakeTemporal([
+      { workflowId: 'open-2025', open: true, events: eventsWith({ input: [encryptedUnder('2025-06', testKey('2025-06'), 1)] }) },
+      { workflowId: 'new', open: false, events: eventsWith({ input: [encryptedUnder('2026-11', testKey('2026-11'), 2)] }) },
+    ]);
+    const report = await scanWorkflowHistories(fake.client, { keyRing: ring });
+    expect(verdicts(report)).toEqual([
+      ['2024_01', 'unreferenced', '2024_01'],
+      ['2025-06', 'referenced', '2025_06'],
+      ['2026-11', 'active', '2026_11'],
+    ]);
+    expect(report.keys.find((key) => key.keyId === '2025-06')).toMatchObject({ configured: true, decrypts: true, openWorkflows: 1 });
+    expect(report.keys.filter((key) => key.verdict === 'unreferenced').map((key) => key.servedBy)).toEqual(['2024_01']);
+  });
+
+  it('calls the active id served by its alias active even when no payload is under it yet', async () => {
+    const ring = KeyRing.fromKeys({ '2026_11': testKey('2026-11'), old: KEYS.old }, '2026-11');
+    const report = await scanWorkflowHistories(fakeTemporal([]).client, { keyRing: ring });
+    expect(verdicts(report)).toEqual([
+      ['2026-11', 'active', '2026_11'],
+      ['old', 'unreferenced', 'old'],
+    ]);
+  });
+
+  it('lists the fallback key under the ids it serves, and on its own row only when it serves none', async () => {
+    const withLegacy = KeyRing.fromKeys({ new: KEYS.new }, 'new', testKey('fallback'));
+    const legacy = fakeTemporal([
+      { workflowId: 'w', open: false, events: eventsWith({ input: [encryptedUnder('legacy', testKey('fallback'), 1)] }) },
+    ]);
+    expect(verdicts(await scanWorkflowHistories(legacy.client, { keyRing: withLegacy }))).toEqual([
+      ['legacy', 'referenced', '*'],
+      ['new', 'active', 'new'],
+    ]);
+    const unused = fakeTemporal([{ workflowId: 'w', open: false, events: eventsWith({ input: [encrypted('new', 1)] }) }]);
+    expect(verdicts(await scanWorkflowHistories(unused.client, { keyRing: withLegacy }))).toEqual([
+      ['*', 'unreferenced', '*'],
+      ['new', 'active', 'new'],
+    ]);
+    const servesActive = KeyRing.fromKeys({ old: KEYS.old }, 'default', testKey('fallback'));
+    expect(verdicts(await scanWorkflowHistories(fakeTemporal([]).client, { keyRing: servesActive }))).toEqual([
+      ['default', 'active', '*'],
+      ['old', 'unreferenced', 'old'],
+    ]);
+  });
+
+  it('calls an id missing when the key its alias names does not decrypt it, and never calls that key unreferenced', async () => {
+    const ring = KeyRing.fromKeys({ new: KEYS.new, '2025_06': testKey('not the 2025-06 key') }, 'new');
+    const fake = fakeTemporal([
+      { workflowId: 'w', open: false, events: eventsWith({ input: [encryptedUnder('2025-06', testKey('2025-06'), 1)] }) },
+    ]);
+    const report = await scanWorkflowHistories(fake.client, { keyRing: ring });
+    expect(verdicts(report)).toEqual([
+      ['2025-06', 'missing', '2025_06'],
+      ['new', 'active', 'new'],
+    ]);
+    expect(report.keys[0]).toMatchObject({ configured: true, decrypts: false });
   });
 });

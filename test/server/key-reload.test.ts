@@ -161,7 +161,7 @@ describe('hot key reload', () => {
     const source: KeySource = { env: {}, keysDir: dir, encryptionKeyID: 'default' };
     expect(() => loadServerKeyRing(source)).toThrow(/no key for the active key id "k9"/);
     writeFileSync(join(dir, '..data', '.active-key-id'), 'not a key id with spaces');
-    expect(() => loadServerKeyRing(source)).toThrow(`${dir}/.active-key-id must hold one key id (1-128 printable characters)`);
+    expect(() => loadServerKeyRing(source)).toThrow(`${dir}/.active-key-id must hold one key id (1-128 printable ASCII characters, no spaces)`);
     expect(() => loadServerKeyRing({ ...source, keysDir: join(dir, 'gone') })).toThrow(/keys directory .*gone cannot be read \(ENOENT\)/);
   });
 
