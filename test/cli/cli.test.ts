@@ -6,22 +6,13 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { EXIT_BROKEN_PIPE, main } from '../../src/cli/main.js';
-import { type CliIo, processIo } from '../../src/cli/io.js';
+import { memoryIo } from '../helpers/cli.js';
+import { processIo } from '../../src/cli/io.js';
 
 const KEY = randomBytes(32);
 const KEY_B64 = KEY.toString('base64');
 
-function harness(env: Record<string, string> = {}, stdin = '') {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    env,
-    stdout: (text) => void out.push(text),
-    stderr: (text) => void err.push(text),
-    readInput: async (file) => (file === '-' ? stdin : (await import('node:fs')).readFileSync(file, 'utf8')),
-  };
-  return { io, stdout: () => out.join(''), stderr: () => err.join('') };
-}
+const harness = memoryIo;
 
 const plain = (text: string) => ({
   metadata: { encoding: Buffer.from('json/plain').toString('base64') },

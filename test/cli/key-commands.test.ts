@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CliIo } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
+import { memoryIo } from '../helpers/cli.js';
 import { expectNoSecret } from '../helpers/errors.js';
 import { expectedFingerprint, tempDir, testKey } from '../helpers/keys.js';
 
@@ -27,16 +27,9 @@ const SECRETS = ['eu', 'fallback', 'other', 'written', 'safe', 'file', 'old', 'n
 
 /** Runs `temporal-codec <args>` in process with `env`; checks that no test key shows in its output. */
 async function run(args: readonly string[], env: Record<string, string> = {}, input = '') {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    env,
-    stdout: (text) => void out.push(text),
-    stderr: (text) => void err.push(text),
-    readInput: async () => input,
-  };
+  const { io, stdout, stderr } = memoryIo(env, input);
   const code = await main(args, io);
-  const result = { code, stdout: out.join(''), stderr: err.join('') };
+  const result = { code, stdout: stdout(), stderr: stderr() };
   expectNoSecret(result.stdout + result.stderr, SECRETS);
   return result;
 }

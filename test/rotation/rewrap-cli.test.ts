@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CliIo } from '../../src/cli/io.js';
 import { readSnapshot, replaceFileAtomically } from '../../src/rotation/atomic-file.js';
+import { memoryIo } from '../helpers/cli.js';
 import { expectNoSecret } from '../helpers/errors.js';
 import { tempDir } from '../helpers/keys.js';
 import { runCli } from './cli-runner.js';
@@ -27,16 +27,9 @@ beforeEach(() => {
 afterEach(() => remove());
 
 async function rewrap(args: readonly string[], env: Record<string, string> = CLI_ENV) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    env,
-    stdout: (text) => void out.push(text),
-    stderr: (text) => void err.push(text),
-    readInput: async (file) => readFileSync(file, 'utf8'),
-  };
+  const { io, stdout, stderr } = memoryIo(env);
   const code = await runCli(['rewrap', ...args], io);
-  const result = { code, stdout: out.join(''), stderr: err.join('') };
+  const result = { code, stdout: stdout(), stderr: stderr() };
   expectNoSecret(result.stdout + result.stderr, [...KEY_SECRETS, ...HISTORY_SECRETS]);
   return result;
 }

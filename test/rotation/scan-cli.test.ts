@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { CliIo } from '../../src/cli/io.js';
 import { registerScan } from '../../src/cli/scan-command.js';
 import type { ScanReport } from '../../src/rotation/index.js';
+import { memoryIo } from '../helpers/cli.js';
 import { expectNoSecret } from '../helpers/errors.js';
 import { eventsWith, type FakeRun, fakeTemporal, type FakeTemporal } from './fake-temporal.js';
 import { writeFileSync } from 'node:fs';
@@ -57,16 +58,9 @@ afterEach(() => {
 });
 
 async function scan(args: readonly string[], env: Record<string, string> = CLI_ENV) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = {
-    env,
-    stdout: (text) => void out.push(text),
-    stderr: (text) => void err.push(text),
-    readInput: async () => '',
-  };
+  const { io, stdout, stderr } = memoryIo(env);
   const code = await runCli(['scan', ...args], io);
-  const result = { code, stdout: out.join(''), stderr: err.join('') };
+  const result = { code, stdout: stdout(), stderr: stderr() };
   expectNoSecret(result.stdout + result.stderr, [...KEY_SECRETS, ...extraSecrets, SECRET_ORDER.card, SECRET_ORDER.email]);
   return result;
 }

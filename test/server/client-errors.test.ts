@@ -49,14 +49,26 @@ async function eventually<T>(read: () => T | undefined): Promise<T | undefined> 
   return undefined;
 }
 
+/** Timeouts short enough for a test: headers in 200 ms, the whole request in 400 ms, checked every 50 ms. */
+const SHORT_TIMEOUTS = { headersTimeout: 200, requestTimeout: 400, connectionsCheckingInterval: 50 };
+
+/**
+ * After a request answered 408 mid-body has closed: no payload was decoded, the request is counted once (408 under
+ * its route) and has one log line, which is returned.
+ */
+async function expectOneTimeoutNothingDecoded(server: TestServer, requestId: string): Promise<Record<string, unknown>[]> {
+  await sleep(50);
+  const text = await server.codecServer.metrics.registry.metrics();
+  expect(text).not.toContain('temporal_codec_payloads_total{');
+  expect(await requestCounts(server)).toEqual(['temporal_codec_http_requests_total{route="decode",status="408"} 1']);
+  const lines = logLines(server).filter((line) => line.requestId === requestId);
+  expect(lines).toHaveLength(1);
+  return lines;
+}
+
 describe('a request Node refuses (timed out, malformed)', () => {
   it('timing out mid-body is answered 408 through its response: CORS, Vary and request id headers, counted and logged once as 408', async () => {
-    const server = await startServer({
-      corsOrigins: [UI],
-      headersTimeout: 200,
-      requestTimeout: 400,
-      connectionsCheckingInterval: 50,
-    });
+    const server = await startServer({ corsOrigins: [UI], ...SHORT_TIMEOUTS });
     try {
       const { socket, received, closed } = await rawConnection(server.port);
       socket.write(
@@ -96,7 +108,7 @@ describe('a request Node refuses (timed out, malformed)', () => {
   });
 
   it('timing out mid-body does not decode a body that arrives after its 408', async () => {
-    const server = await startServer({ headersTimeout: 200, requestTimeout: 400, connectionsCheckingInterval: 50 });
+    const server = await startServer(SHORT_TIMEOUTS);
     try {
       const body = JSON.stringify({ payloads: [payloadJson(jsonPayload({ late: true }))] });
       const { socket, received, closed } = await rawConnection(server.port, true);
@@ -108,11 +120,7 @@ describe('a request Node refuses (timed out, malformed)', () => {
       expect(received()).toMatch(/^HTTP\/1\.1 408 /);
       socket.end(body.slice(5));
       await closed;
-      await sleep(50);
-      const text = await server.codecServer.metrics.registry.metrics();
-      expect(text).not.toContain('temporal_codec_payloads_total{');
-      expect(await requestCounts(server)).toEqual(['temporal_codec_http_requests_total{route="decode",status="408"} 1']);
-      expect(logLines(server).filter((line) => line.requestId === 'late-body-1')).toHaveLength(1);
+      await expectOneTimeoutNothingDecoded(server, 'late-body-1');
     } finally {
       await server.close();
     }
@@ -121,10 +129,7 @@ describe('a request Node refuses (timed out, malformed)', () => {
   it('timing out while its token is being verified is answered 408 once, and its body is not read when the verdict comes', async () => {
     let verdict: () => void = () => {};
     const authorize = () => new Promise<void>((resolve) => (verdict = resolve));
-    const server = await startServer(
-      { corsOrigins: [UI], headersTimeout: 200, requestTimeout: 400, connectionsCheckingInterval: 50 },
-      { authorize },
-    );
+    const server = await startServer({ corsOrigins: [UI], ...SHORT_TIMEOUTS }, { authorize });
     try {
       const body = JSON.stringify({ payloads: [payloadJson(jsonPayload({ late: true }))] });
       const { socket, received, closed } = await rawConnection(server.port, true);
@@ -140,13 +145,8 @@ describe('a request Node refuses (timed out, malformed)', () => {
       await sleep(20);
       socket.end(body.slice(5));
       await closed;
-      await sleep(50);
-      const text = await server.codecServer.metrics.registry.metrics();
-      expect(text).not.toContain('temporal_codec_payloads_total{');
-      expect(await requestCounts(server)).toEqual(['temporal_codec_http_requests_total{route="decode",status="408"} 1']);
-      const lines = logLines(server).filter((line) => line.requestId === 'slow-auth-1');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatchObject({ level: 'info', res: { statusCode: 408 }, error: { code: 'request_timeout' } });
+      const [line] = await expectOneTimeoutNothingDecoded(server, 'slow-auth-1');
+      expect(line).toMatchObject({ level: 'info', res: { statusCode: 408 }, error: { code: 'request_timeout' } });
       expect(logLines(server).filter((line) => line.level === 'error')).toEqual([]);
     } finally {
       await server.close();
@@ -175,12 +175,7 @@ describe('a request Node refuses (timed out, malformed)', () => {
   });
 
   it('timing out before its headers are complete is answered 408 on the socket, counted once under route "unknown"', async () => {
-    const server = await startServer({
-      corsOrigins: [UI],
-      headersTimeout: 200,
-      requestTimeout: 400,
-      connectionsCheckingInterval: 50,
-    });
+    const server = await startServer({ corsOrigins: [UI], ...SHORT_TIMEOUTS });
     try {
       const { socket, received, closed } = await rawConnection(server.port);
       socket.write(`POST /decode HTTP/1.1\r\nHost: x\r\nOrigin: ${UI}\r\n`);
