@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { KeyConfigError } from '../errors.js';
 import { KEY_LENGTH, keyFingerprint } from '../keys/key-material.js';
 import { resolveActiveKeyId } from '../keys/active-key-id-file.js';
@@ -12,19 +12,36 @@ import { CliExit, type CliIo } from './io.js';
 export function registerKeyCommands(program: Command, io: CliIo): void {
   program
     .command('keygen')
-    .description('print a new random 256-bit key as an environment assignment')
+    .description('print a new random key as an environment assignment (or, with --value-only, its value)')
     .option('--id <id>', 'key id the variable is named after', 'default')
+    .addOption(
+      new Option('--format <format>', 'base64: a 256-bit key as base64:<44 characters>; text: 32 random characters')
+        .choices(['base64', 'text'])
+        .default('base64'),
+    )
+    .option('--value-only', 'print the value alone, for a key file (--keys-dir) or a secret manager')
     .addHelpText(
       'after',
-      '\nPrints TEMPORAL_ENCRYPTION_KEY_<id>=base64:<key> on stdout and the key\'s fingerprint on stderr.\n' +
-        'Store it in your secret manager; never commit it.',
+      '\nPrints TEMPORAL_ENCRYPTION_KEY_<id>=<value> on stdout and the key\'s fingerprint on stderr.\n' +
+        'Use --format text when a Go codec that reads the same variable as text (the Trenova application\'s) must\n' +
+        'agree on the key: it does not know "base64:". The 32 characters (base64url of 24 random bytes) are the key\n' +
+        'as they are, 192 bits of randomness. Store the key in your secret manager; never commit it.',
     )
-    .action((flags: { id: string }) => {
+    .action((flags: { id: string; format: 'base64' | 'text'; valueOnly?: boolean }) => {
       if (!validKeyId(flags.id)) throw new CliExit(2, `--id must be ${KEY_ID_RULE}`);
-      const key = randomBytes(KEY_LENGTH);
+      let value: string;
+      let key: Buffer;
+      if (flags.format === 'text') {
+        // Exactly KEY_LENGTH characters, so every reader takes the same 32 bytes and none warns about the rest.
+        value = randomBytes((KEY_LENGTH * 3) / 4).toString('base64url');
+        key = Buffer.from(value, 'utf8');
+      } else {
+        key = randomBytes(KEY_LENGTH);
+        value = `base64:${key.toString('base64')}`;
+      }
       // The spelling the key ring looks the id up under, so that the printed variable is the one that serves it.
       const name = environmentAliasOf(flags.id) ?? flags.id;
-      io.stdout(`${FALLBACK_KEY_VARIABLE}_${name}=base64:${key.toString('base64')}\n`);
+      io.stdout(flags.valueOnly ? `${value}\n` : `${FALLBACK_KEY_VARIABLE}_${name}=${value}\n`);
       io.stderr(`key id "${flags.id}", fingerprint ${keyFingerprint(key)}\n`);
     });
 

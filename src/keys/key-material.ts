@@ -9,6 +9,11 @@ export type ParsedKey =
   | { ok: false; problem: string };
 
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
+/**
+ * A whole `NAME=value` line (or `export NAME=value`), as `temporal-codec keygen` prints it: written into a key file or
+ * a secret as it is, its first 32 bytes would be the variable's name, the same predictable "key" for every id.
+ */
+const ASSIGNMENT = /^(export\s+)?[A-Za-z_][A-Za-z0-9_.-]*=/;
 const BASE64_TEXT = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /**
@@ -39,6 +44,12 @@ export function parseKeyValue(value: string, source: string): ParsedKey {
       return { ok: false, problem: `${source} must hold exactly 64 hex digits after "hex:"` };
     }
     return { ok: true, key: Buffer.from(text, 'hex') };
+  }
+  if (ASSIGNMENT.test(value)) {
+    return {
+      ok: false,
+      problem: `${source} holds a whole NAME=value line, not a key value: store the value alone (keygen --value-only)`,
+    };
   }
   const bytes = Buffer.from(value, 'utf8');
   if (bytes.length < KEY_LENGTH) {

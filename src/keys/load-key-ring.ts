@@ -79,7 +79,14 @@ export function loadKeyRing(options: LoadKeyRingOptions = {}): KeyRing {
   }
 
   let fallback: ReturnType<typeof makeEntry> | undefined;
-  const fallbackValue = env[FALLBACK_KEY_VARIABLE];
+  // An empty variable is an unset one, as for the Go codec (os.Getenv gives "" for both) and for Compose files that
+  // list `NAME=` to be filled in later: an id whose variable is empty falls back to TEMPORAL_ENCRYPTION_KEY there too.
+  const isEmpty = (name: string): boolean => {
+    if (env[name] !== '') return false;
+    warn(`environment variable ${name} is set but empty: ignored, as if unset`);
+    return true;
+  };
+  const fallbackValue = isEmpty(FALLBACK_KEY_VARIABLE) ? undefined : env[FALLBACK_KEY_VARIABLE];
   if (fallbackValue !== undefined) {
     const source: KeySource = { kind: 'env', name: FALLBACK_KEY_VARIABLE };
     const parsed = parseKeyValue(fallbackValue, describeSource(source));
@@ -95,7 +102,7 @@ export function loadKeyRing(options: LoadKeyRingOptions = {}): KeyRing {
     if (!name.startsWith(KEY_VARIABLE_PREFIX)) continue;
     const keyId = name.slice(KEY_VARIABLE_PREFIX.length);
     const value = env[name];
-    if (keyId === '' || value === undefined) continue;
+    if (keyId === '' || value === undefined || isEmpty(name)) continue;
     add(keyId, value, { kind: 'env', name });
   }
 

@@ -158,6 +158,37 @@ describe('temporal-codec keygen', () => {
     }
   });
 
+  it('prints, with --format text, 32 random characters that are the key as they are, with no warning', async () => {
+    const result = await run(['keygen', '--id', 'production', '--format', 'text']);
+    expect(result.code).toBe(0);
+    const [, value] = /^TEMPORAL_ENCRYPTION_KEY_production=([A-Za-z0-9_-]{32})\n$/.exec(result.stdout)!;
+    expect(result.stderr).toBe(`key id "production", fingerprint ${expectedFingerprint(Buffer.from(value!))}\n`);
+    const check = await run(['keys', '--check', '--key-id', 'production'], { TEMPORAL_ENCRYPTION_KEY_production: value! });
+    expect(check.code).toBe(0);
+    expect(check.stderr).toBe('keys: ok\n');
+    const other = await run(['keygen', '--id', 'production', '--format', 'text']);
+    expect(other.stdout).not.toBe(result.stdout);
+  });
+
+  it('prints the value alone with --value-only, ready for a key file; the whole line in a key file is refused', async () => {
+    for (const format of ['base64', 'text']) {
+      const dir = keysDir();
+      const result = await run(['keygen', '--id', 'prod-2026', '--format', format, '--value-only']);
+      expect(result.stdout).toMatch(format === 'base64' ? /^base64:[A-Za-z0-9+/]{43}=\n$/ : /^[A-Za-z0-9_-]{32}\n$/);
+      writeFileSync(join(dir, 'prod-2026'), result.stdout);
+      const check = await run(['keys', '--check', '--keys-dir', dir, '--key-id', 'prod-2026']);
+      expect(check.code).toBe(0);
+      expect(check.stdout).toContain(result.stderr.slice(result.stderr.indexOf('fingerprint ') + 'fingerprint '.length, -1));
+    }
+    const dir = keysDir();
+    writeFileSync(join(dir, 'prod-2026'), (await run(['keygen', '--id', 'prod-2026'])).stdout);
+    const check = await run(['keys', '--check', '--keys-dir', dir, '--key-id', 'prod-2026']);
+    expect(check.code).toBe(1);
+    expect(check.stderr).toContain(
+      `problem: key file ${join(dir, 'prod-2026')} holds a whole NAME=value line, not a key value: store the value alone (keygen --value-only)`,
+    );
+  });
+
   it('refuses an id that is not printable ASCII without spaces, and says so', async () => {
     for (const id of ['straße', 'two words', '']) {
       const result = await run(['keygen', '--id', id]);

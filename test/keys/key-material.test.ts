@@ -102,6 +102,24 @@ describe('parseKeyValue', () => {
     expect(problemOf(`hex:${text}`)).toBe(`${SOURCE} must hold exactly 64 hex digits after "hex:"`);
   });
 
+  it.each([
+    ['a keygen line', `TEMPORAL_ENCRYPTION_KEY_prod=base64:${testKey('line').toString('base64')}`],
+    ['an export line', `export TEMPORAL_ENCRYPTION_KEY_PROD_EU=${textKey('exported', 40)}`],
+  ])('refuses %s, whose first 32 bytes would be the variable name, the same for every key', (_, value) => {
+    // Not problemOf: the line shares the variable name with SOURCE, which the message rightly names.
+    const parsed = parseKeyValue(value, 'key file keys/prod');
+    expect(parsed).toEqual({
+      ok: false,
+      problem: 'key file keys/prod holds a whole NAME=value line, not a key value: store the value alone (keygen --value-only)',
+    });
+    expectNoSecret(JSON.stringify(parsed), [value.slice(value.indexOf('=') + 1)]);
+  });
+
+  it('still reads a text key that merely contains "=" after its first character that is not a name', () => {
+    expect(parsedKey('0123456789=abcdefghijklmnopqrstuvwxyz')).toHaveLength(KEY_LENGTH);
+    expect(parsedKey('-prod=abcdefghijklmnopqrstuvwxyz0123456789')).toHaveLength(KEY_LENGTH);
+  });
+
   it('never puts the value in a problem or a warning', () => {
     const long = textKey('long', 70);
     const parsed = parseKeyValue(long, SOURCE);

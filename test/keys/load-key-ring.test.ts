@@ -111,6 +111,17 @@ describe('loadKeyRing from the environment', () => {
     for (const warning of warnings) expectNoSecret(warning, [long, textKey('f', 40)]);
   });
 
+  it('treats an empty variable as unset, as the Go codec does: the id falls back to TEMPORAL_ENCRYPTION_KEY', async () => {
+    const fallback = testKey('fallback');
+    const { ring, warnings } = load({
+      env: { TEMPORAL_ENCRYPTION_KEY_default: '', TEMPORAL_ENCRYPTION_KEY: b64(fallback) },
+    });
+    expect(ring.keyFor('default')).toEqual(fallback);
+    expect(warnings).toEqual(['environment variable TEMPORAL_ENCRYPTION_KEY_default is set but empty: ignored, as if unset']);
+    const error = loadError({ env: { TEMPORAL_ENCRYPTION_KEY_default: '', TEMPORAL_ENCRYPTION_KEY: '' } }, []);
+    expect(error.problems).toEqual([expect.stringMatching(/^no key for the active key id "default"/)]);
+  });
+
   it('refuses a text value shorter than 32 bytes', () => {
     const short = textKey('short', 31);
     const error = loadError({ env: { TEMPORAL_ENCRYPTION_KEY_default: short } }, [short]);
