@@ -1,7 +1,6 @@
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import type { Command } from 'commander';
 import { createPayloadCodecs } from '../codecs/data-converter.js';
-import { resolveActiveKeyId } from '../keys/active-key-id-file.js';
 import { PayloadJsonError } from '../errors.js';
 import { parsePayloadsJson, toPayloadsJson, type UnknownFields } from '../payload-json.js';
 import { parseLocatedJson } from '../rotation/located-json.js';
@@ -22,10 +21,7 @@ export function registerCodecCommands(program: Command, io: CliIo): void {
       .addHelpText('after', FORMAT_HELP),
     { encoding: true },
   ).action(async (file: string, flags: CodecFlags) => {
-    const options = codecOptionsFrom(flags, io);
-    // Encrypt with the key `serve` encrypts with: --key-id, else DIR/.active-key-id of --keys-dir, else the configured id.
-    const encryptionKeyID = flags.keyId ?? resolveActiveKeyId(options.keysDir, options.encryptionKeyID);
-    const codecs = createPayloadCodecs({ ...options, ...(encryptionKeyID ? { encryptionKeyID } : {}), env: io.env });
+    const codecs = createPayloadCodecs({ ...codecOptionsFrom(flags, io), env: io.env });
     const payloads = await readPayloads(file, io);
     io.stdout(`${JSON.stringify(toPayloadsJson(await encodeAll(codecs, payloads)))}\n`);
   });

@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type CodecOptions, loadCodecOptions } from '../codec-options.js';
+import { resolveActiveKeyId } from '../keys/active-key-id-file.js';
 import type { CliIo } from './io.js';
 
 /** The flags of the commands that read codec options; each overrides the config file and `TEMPORAL_CODEC_*`. */
@@ -45,11 +46,16 @@ export function addCodecFlags(
   return command;
 }
 
-/** Codec options from the config file, then the environment, then the flags. */
+/**
+ * Codec options from the config file, then the environment, then the flags. The active key id is the one `serve`
+ * encrypts with: `DIR/.active-key-id` of the keys directory when it has one, else the configured id; `--key-id`
+ * overrides both (a tool may ask about another key than the server's).
+ */
 export function codecOptionsFrom(flags: CodecFlags, io: CliIo): CodecOptions {
   const options = loadCodecOptions({ configFile: flags.config, env: io.env });
   if (flags.keysDir !== undefined) options.keysDir = flags.keysDir;
-  if (flags.keyId !== undefined) options.encryptionKeyID = flags.keyId;
+  const encryptionKeyID = flags.keyId ?? resolveActiveKeyId(options.keysDir, options.encryptionKeyID);
+  if (encryptionKeyID !== undefined) options.encryptionKeyID = encryptionKeyID;
   if (flags.compression === false) options.enableCompression = false;
   if (flags.compressionThreshold !== undefined) options.compressionThreshold = flags.compressionThreshold;
   if (flags.maxDecompressedBytes !== undefined) options.maxDecompressedBytes = flags.maxDecompressedBytes;

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { type Command, Option } from 'commander';
 import { KeyConfigError } from '../errors.js';
 import { KEY_LENGTH, keyFingerprint } from '../keys/key-material.js';
-import { resolveActiveKeyId } from '../keys/active-key-id-file.js';
 import { environmentAliasOf } from '../keys/key-ring.js';
 import { FALLBACK_KEY_VARIABLE, KEY_ID_RULE, loadKeyRing, validKeyId } from '../keys/load-key-ring.js';
 import { addCodecFlags, type CodecFlags, codecOptionsFrom } from './codec-options-flags.js';
@@ -54,15 +53,15 @@ export function registerKeyCommands(program: Command, io: CliIo): void {
       .option('--key-id <id>', 'the active key id (default: DIR/.active-key-id of --keys-dir, else "default")'),
     { encoding: false },
   ).action((flags: CodecFlags & { check?: boolean; json?: boolean }) => {
-    const options = codecOptionsFrom(flags, io);
     const warnings: string[] = [];
     let ring;
     try {
+      // Inside: a bad DIR/.active-key-id is one more key configuration problem, listed like the others.
+      const options = codecOptionsFrom(flags, io);
       ring = loadKeyRing({
         env: io.env,
         keysDir: options.keysDir,
-        // As `serve` picks it, unless --key-id asks about another one.
-        encryptionKeyID: flags.keyId ?? resolveActiveKeyId(options.keysDir, options.encryptionKeyID),
+        encryptionKeyID: options.encryptionKeyID,
         requireActiveKey: flags.check === true,
         onWarning: (message) => warnings.push(message),
       });

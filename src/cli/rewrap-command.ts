@@ -2,7 +2,6 @@ import { realpathSync } from 'node:fs';
 import type { Command } from 'commander';
 import { EncryptionCodec } from '../codecs/encryption-codec.js';
 import { CodecError, describeKeyId, PayloadJsonError } from '../errors.js';
-import { resolveActiveKeyId } from '../keys/active-key-id-file.js';
 import { loadKeyRing } from '../keys/load-key-ring.js';
 import {
   findStaleTemporaryFiles,
@@ -75,8 +74,7 @@ export function registerRewrap(program: Command, io: CliIo): void {
     const keyRing = loadKeyRing({
       env: io.env,
       keysDir: options.keysDir,
-      // Re-encrypt with the key `serve` encrypts with, unless --key-id names another.
-      encryptionKeyID: flags.keyId ?? resolveActiveKeyId(options.keysDir, options.encryptionKeyID),
+      encryptionKeyID: options.encryptionKeyID,
       onWarning: (message) => warnings.push(message),
     });
     for (const warning of warnings) io.stderr(`warning: ${warning}\n`);

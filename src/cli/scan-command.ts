@@ -1,7 +1,6 @@
 import cliProgress from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { describeKeyId } from '../errors.js';
-import { resolveActiveKeyId } from '../keys/active-key-id-file.js';
 import { FALLBACK_KEY_ID } from '../keys/key-ring.js';
 import { loadKeyRing } from '../keys/load-key-ring.js';
 import type { KeyScanReport, ScanReport } from '../rotation/scan-report.js';
@@ -87,8 +86,7 @@ export function registerScan(program: Command, io: CliIo, deps: ScanCommandDeps 
     const keyRing = loadKeyRing({
       env: io.env,
       keysDir: options.keysDir,
-      // The key `serve` encrypts with is the one never to call retirable; --key-id asks about another.
-      encryptionKeyID: flags.keyId ?? resolveActiveKeyId(options.keysDir, options.encryptionKeyID),
+      encryptionKeyID: options.encryptionKeyID,
       requireActiveKey: false,
       onWarning: (message) => warnings.push(message),
     });

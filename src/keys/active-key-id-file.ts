@@ -10,6 +10,9 @@ import { KEY_ID_RULE, validKeyId } from './load-key-ring.js';
  */
 export const ACTIVE_KEY_ID_FILE = '.active-key-id';
 
+/** A `base64:` or `hex:` key value, or bare base64 of 32 bytes (what `openssl rand -base64 32` prints). */
+const LOOKS_LIKE_KEY = /^(base64:|hex:)|^[A-Za-z0-9+/]{43}=$/;
+
 /**
  * The key id `DIR/.active-key-id` names, or undefined when the file does not exist; throws a {@link KeyConfigError}
  * naming the file when it cannot be read or does not hold one valid key id. The one reader of the file, shared by
@@ -28,6 +31,10 @@ export function readActiveKeyIdFile(keysDir: string): string | undefined {
   }
   if (!validKeyId(text)) {
     throw new KeyConfigError([`${path} must hold one key id (${KEY_ID_RULE})`]);
+  }
+  // A key pasted where its id belongs would be printed by the tools and written into every payload's metadata.
+  if (LOOKS_LIKE_KEY.test(text)) {
+    throw new KeyConfigError([`${path} holds what looks like a key value, not a key id: write the key id there`]);
   }
   return text;
 }

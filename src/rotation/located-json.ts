@@ -208,7 +208,9 @@ function fail(text: string, at: number, problem: string): PayloadJsonError {
     line++;
     lineStart = index + 1;
   }
-  return new PayloadJsonError('', `not valid JSON: ${problem} at line ${line}, column ${at - lineStart + 1}`);
+  // A byte order mark opens the text but is no column an editor shows.
+  const column = at - lineStart + 1 - (line === 1 && text.charCodeAt(0) === 0xfeff ? 1 : 0);
+  return new PayloadJsonError('', `not valid JSON: ${problem} at line ${line}, column ${column}`);
 }
 
 /** One replacement of a span of text. */

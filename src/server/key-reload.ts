@@ -6,9 +6,6 @@ import { resolveActiveKeyId } from '../keys/active-key-id-file.js';
 import type { CodecsLookup } from './codec-route.js';
 import type { CodecSet } from './namespaces.js';
 
-// The file and its reader live with the key loader, so that the key tools read it exactly as the server does.
-export { ACTIVE_KEY_ID_FILE } from '../keys/active-key-id-file.js';
-
 /** Where the server's keys come from; read at start-up and again at every reload. */
 export interface KeySource {
   /** The `TEMPORAL_ENCRYPTION_KEY*` variables, as read at start-up (a process's environment does not change). */

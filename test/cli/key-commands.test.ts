@@ -123,6 +123,16 @@ describe('temporal-codec keys', () => {
     expect(keyIdOf((await run(['encode', '--keys-dir', dir], {}, doc)).stdout)).toBe('new');
     expect(keyIdOf((await run(['encode', '--keys-dir', dir, '--key-id', 'old'], {}, doc)).stdout)).toBe('old');
 
+    // A key pasted where its id belongs is refused, never printed nor written into payload metadata.
+    for (const pasted of [b64(testKey('written')), testKey('written').toString('base64')]) {
+      writeFileSync(join(dir, '.active-key-id'), `${pasted}\n`);
+      const refused = await run(['keys', '--check', '--keys-dir', dir]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(
+        `problem: ${join(dir, '.active-key-id')} holds what looks like a key value, not a key id: write the key id there\n`,
+      );
+    }
+
     writeFileSync(join(dir, '.active-key-id'), 'two ids\n');
     const bad = await run(['keys', '--check', '--keys-dir', dir]);
     expect(bad.code).toBe(1);

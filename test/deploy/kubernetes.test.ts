@@ -14,7 +14,7 @@ import { CODEC_ENV, parseKeyValue } from '../../src/index.js';
 import { createCodecServer } from '../../src/server/app.js';
 import { isLoopback } from '../../src/server/config-source.js';
 import { DEFAULT_PORT, type LoadedServeConfig, loadServeConfig, SERVE_ENV } from '../../src/server/config.js';
-import { ACTIVE_KEY_ID_FILE } from '../../src/server/key-reload.js';
+import { ACTIVE_KEY_ID_FILE } from '../../src/keys/active-key-id-file.js';
 import { createLogger } from '../../src/server/logging.js';
 import { buildCodecSet } from '../../src/server/namespaces.js';
 import { matchRoute } from '../../src/server/routes.js';

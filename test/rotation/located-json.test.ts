@@ -15,6 +15,13 @@ function jsonParse(text: string): { ok: true; value: unknown } | { ok: false } {
   }
 }
 
+describe('parseLocatedJson positions', () => {
+  it('counts columns after a byte order mark as an editor shows them', () => {
+    const message = (text: string) => caughtSync(() => parseLocatedJson(text, () => false)) as Error;
+    expect(message('\ufeff{"a": x}').message).toBe(message('{"a": x}').message);
+  });
+});
+
 describe('parseLocatedJson (jsonc-parser underneath)', () => {
   it('gives the values JSON.parse gives, in any layout, and spans that hold each object', () => {
     const layout = fc.constantFrom<number | string | undefined>(undefined, 0, 1, 2, '\t', ' ');

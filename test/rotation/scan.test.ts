@@ -393,6 +393,18 @@ describe('scanWorkflowHistories: keys served under another spelling', () => {
     expect(report.keys.filter((key) => key.verdict === 'unreferenced').map((key) => key.servedBy)).toEqual(['2024_01']);
   });
 
+  it('never calls retirable the other spelling of a key that serves a payload id (the same key under both)', async () => {
+    const ring = KeyRing.fromKeys({ 'prod-eu': testKey('eu'), PROD_EU: testKey('eu'), new: testKey('new') }, 'new');
+    const fake = fakeTemporal([
+      { workflowId: 'eu', open: true, events: eventsWith({ input: [encryptedUnder('prod-eu', testKey('eu'), 1)] }) },
+    ]);
+    const report = await scanWorkflowHistories(fake.client, { keyRing: ring });
+    expect(verdicts(report)).toEqual([
+      ['new', 'active', 'new'],
+      ['prod-eu', 'referenced', 'prod-eu'],
+    ]);
+  });
+
   it('calls the active id served by its alias active even when no payload is under it yet', async () => {
     const ring = KeyRing.fromKeys({ '2026_11': testKey('2026-11'), old: KEYS.old }, '2026-11');
     const report = await scanWorkflowHistories(fakeTemporal([]).client, { keyRing: ring });
