@@ -1,7 +1,14 @@
 import { deflateSync, inflateSync } from 'node:zlib';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { ConfigError, DecompressedTooLargeError, DecompressionError } from '../errors.js';
-import { deserializePayload, ENCODING_ZLIB, METADATA_ENCODING, metadataEquals, serializePayload } from './payload-proto.js';
+import {
+  deserializePayload,
+  ENCODING_ENCRYPTED,
+  ENCODING_ZLIB,
+  METADATA_ENCODING,
+  metadataEquals,
+  serializePayload,
+} from './payload-proto.js';
 
 /** Payloads whose serialized form is smaller than this are left alone: deflate rarely pays below 1 KiB. */
 export const DEFAULT_COMPRESSION_THRESHOLD = 1024;
@@ -13,7 +20,23 @@ export const DEFAULT_COMPRESSION_THRESHOLD = 1024;
  */
 export const DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024;
 
+/**
+ * The most layers (`binary/zlib` or `binary/encrypted`) that {@link CompressionCodec.decompressPayload} opens in the
+ * payload it is given; one more is refused. Real payloads hold two: TypeScript's `encrypted(zlib(x))`, or Go's
+ * `zlib(encrypted(x))`. (In the decode order of the SDK, the server and the CLI the encryption codec opens an outer
+ * `binary/encrypted` layer before compression sees the payload, so a payload that starts so may hold one more.)
+ * Without a bound, a 2 MiB payload of tiny nested layers would cost work quadratic in its size, and each layer may
+ * inflate to `maxDecompressedBytes`.
+ */
+export const MAX_DECODE_LAYERS = 4;
+
 const ENCODING_ZLIB_BYTES = new TextEncoder().encode(ENCODING_ZLIB);
+
+/** Opens one `binary/encrypted` payload, as `EncryptionCodec.decryptPayload` does. */
+export interface InnerPayloadDecoder {
+  /** The payload inside a `binary/encrypted` payload; throws when it cannot be decrypted. */
+  decryptPayload(payload: Payload): Payload;
+}
 
 /** Options of {@link CompressionCodec}. */
 export interface CompressionCodecOptions {
@@ -21,8 +44,16 @@ export interface CompressionCodecOptions {
   compress?: boolean;
   /** Compress payloads whose serialized size is at least this many bytes; default 1024. */
   compressionThreshold?: number;
-  /** Refuse to inflate a payload past this many bytes; default 64 MiB. */
+  /** Refuse to inflate a payload past this many bytes; default 64 MiB. The cap applies to each layer. */
   maxDecompressedBytes?: number;
+  /**
+   * Decrypts a `binary/encrypted` payload that decode finds inside a `binary/zlib` one (or is given), so that decode
+   * follows the payload's own markers in either nesting. Go's `NewCodecDataConverter(parent, zlib, encryption)`
+   * encrypts first and compresses last, making `zlib(encrypted(x))`, which the TypeScript SDK's decode order
+   * (encryption, then compression) would otherwise leave encrypted. `createPayloadCodecs` passes its
+   * `EncryptionCodec`. Default: none; a `binary/encrypted` payload is then returned as it is (no keys here).
+   */
+  innerDecoder?: InnerPayloadDecoder;
 }
 
 /**
@@ -32,6 +63,8 @@ export interface CompressionCodecOptions {
  * ```text
  * encode: Payload --serialize--> bytes; if size >= threshold and deflate(bytes) is smaller: binary/zlib payload
  * decode: any binary/zlib payload --inflate (Adler-32 checked, capped)--> deserialize --> Payload
+ *         repeated while the result is binary/zlib, or binary/encrypted and an innerDecoder is given
+ *         (--innerDecoder.decryptPayload-->), at most MAX_DECODE_LAYERS layers
  * ```
  *
  * Decode works from each payload's own marker, whatever this codec's threshold says.
@@ -40,6 +73,8 @@ export class CompressionCodec implements PayloadCodec {
   readonly compress: boolean;
   readonly compressionThreshold: number;
   readonly maxDecompressedBytes: number;
+  /** Decrypts the `binary/encrypted` layers decode meets; see {@link CompressionCodecOptions.innerDecoder}. */
+  readonly innerDecoder: InnerPayloadDecoder | undefined;
 
   constructor(options: CompressionCodecOptions = {}) {
     this.compress = options.compress ?? true;
@@ -52,6 +87,7 @@ export class CompressionCodec implements PayloadCodec {
       'maxDecompressedBytes',
     );
     if (this.maxDecompressedBytes === 0) throw new ConfigError('maxDecompressedBytes must be greater than 0');
+    this.innerDecoder = options.innerDecoder;
   }
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
@@ -72,9 +108,29 @@ export class CompressionCodec implements PayloadCodec {
     return { metadata: { [METADATA_ENCODING]: ENCODING_ZLIB_BYTES }, data: compressed };
   }
 
-  /** Inflates one `binary/zlib` payload; returns any other payload unchanged. */
+  /**
+   * Inflates a `binary/zlib` payload, and the layers inside it while they are `binary/zlib`, or `binary/encrypted`
+   * with an {@link innerDecoder}; returns any other payload unchanged. Errors of the inner decoder pass through as
+   * they are (a `DecryptionError` stays one).
+   */
   decompressPayload(payload: Payload): Payload {
-    if (!isCompressed(payload)) return payload;
+    let current = payload;
+    for (let layers = 0; ; layers++) {
+      const compressed = isCompressed(current);
+      if (!compressed && !(this.innerDecoder && isEncryptedPayload(current))) return current;
+      if (layers === MAX_DECODE_LAYERS) {
+        // A DecompressionError rather than a DecryptionError: the refusal is about the shape of the nesting, like a
+        // bomb cap, not about a key, and DecryptionError's one fixed text (no oracle) would send an operator looking
+        // for a key that is not missing. Its code is also one every caller already maps (the server answers 422).
+        throw new DecompressionError({
+          reason: `the payload nests more than ${MAX_DECODE_LAYERS} binary/zlib and binary/encrypted layers`,
+        });
+      }
+      current = compressed ? this.#inflate(current) : this.innerDecoder!.decryptPayload(current);
+    }
+  }
+
+  #inflate(payload: Payload): Payload {
     const inflated = inflateCapped(payload.data ?? new Uint8Array(0), this.maxDecompressedBytes);
     try {
       return deserializePayload(inflated);
@@ -87,6 +143,10 @@ export class CompressionCodec implements PayloadCodec {
 /** Whether a payload is `binary/zlib`. */
 export function isCompressed(payload: Payload): boolean {
   return metadataEquals(payload, METADATA_ENCODING, ENCODING_ZLIB);
+}
+
+function isEncryptedPayload(payload: Payload): boolean {
+  return metadataEquals(payload, METADATA_ENCODING, ENCODING_ENCRYPTED);
 }
 
 /**

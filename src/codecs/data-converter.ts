@@ -25,26 +25,30 @@ export interface DataConverterOptions extends CodecOptions {
  * encode: Payload -> [compression] -> [encryption] -> Temporal
  * decode: Temporal -> [encryption] -> [compression] -> Payload
  * ```
+ *
+ * Decode also reads Go's order, `zlib(encrypted(x))`: the compression codec decrypts a `binary/encrypted` payload it
+ * finds inside a `binary/zlib` one with the encryption codec, and follows at most `MAX_DECODE_LAYERS` layers.
  */
 export function createPayloadCodecs(options: DataConverterOptions = {}): PayloadCodec[] {
   const { keyRing, env, requireActiveKey, ...rest } = options;
   const settings = validateCodecOptions(rest);
-  // The compression codec stays even with compression off: decode follows each payload's own marker, so payloads
-  // compressed under an earlier configuration still decode.
-  const codecs: PayloadCodec[] = [
-    new CompressionCodec({
-      compress: settings.enableCompression ?? true,
-      compressionThreshold: settings.compressionThreshold,
-      maxDecompressedBytes: settings.maxDecompressedBytes,
-    }),
-  ];
+  let encryption: EncryptionCodec | undefined;
   if (settings.enableEncryption ?? true) {
     const ring =
       keyRing?.withActiveKeyId(settings.encryptionKeyID ?? keyRing.activeKeyId) ??
       loadKeyRing({ env, keysDir: settings.keysDir, encryptionKeyID: settings.encryptionKeyID, requireActiveKey });
-    codecs.push(new EncryptionCodec({ keyRing: ring, requireActiveKey }));
+    encryption = new EncryptionCodec({ keyRing: ring, requireActiveKey });
   }
-  return codecs;
+  // The compression codec stays even with compression off: decode follows each payload's own marker, so payloads
+  // compressed under an earlier configuration still decode. It decrypts what it finds inside a binary/zlib payload:
+  // Go's codec list (zlib, encryption) encrypts first, and the SDK runs compression's decode after encryption's.
+  const compression = new CompressionCodec({
+    compress: settings.enableCompression ?? true,
+    compressionThreshold: settings.compressionThreshold,
+    maxDecompressedBytes: settings.maxDecompressedBytes,
+    ...(encryption ? { innerDecoder: encryption } : {}),
+  });
+  return encryption ? [compression, encryption] : [compression];
 }
 
 /**

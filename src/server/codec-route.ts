@@ -57,6 +57,10 @@ export interface CodecHandlerOptions {
  * decode: payload --decryptPayload (if binary/encrypted)--> --decompressPayload (if binary/zlib)--> payload
  * encode: payload --compressPayload (threshold)--> --encryptPayload--> binary/encrypted
  * ```
+ *
+ * decompressPayload also opens the layers inside a binary/zlib payload (Go's `zlib(encrypted(x))`) with the
+ * namespace's own encryption codec as its `innerDecoder`, up to `MAX_DECODE_LAYERS`. The common payload, one
+ * encrypted layer around a plain or compressed one, costs a marker check or two more than before.
  */
 export function createCodecHandler(options: CodecHandlerOptions) {
   const { bodyLimit, maxPayloads, maxDecodedBytes, codecsFor, authorize, metrics, fail } = options;

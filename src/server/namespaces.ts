@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Payload } from '@temporalio/common';
 import { parseDocument } from 'yaml';
-import { type CodecOptions, EncryptionCodec, encryptionKeyIdOf, type KeyRing } from '../index.js';
+import { type CodecOptions, CompressionCodec, EncryptionCodec, encryptionKeyIdOf, type KeyRing } from '../index.js';
 import { KEY_ID_RULE, validKeyId } from '../keys/load-key-ring.js';
 import { AuthError } from './auth/auth-error.js';
 import { DEFAULT_NAMESPACE } from './auth/permissions.js';
@@ -181,7 +181,17 @@ export function buildCodecSet(
   for (const [namespace, entry] of map) {
     const ring = keyRing.restrictedTo(namespaceKeyIds(entry, keyRing), entry.activeKeyId ?? keyRing.activeKeyId);
     const codecs = createServerCodecs({ ...codecOptions, keyRing: ring });
-    byNamespace.set(namespace, { ...codecs, encryption: new NamespaceEncryptionCodec(ring, namespace) });
+    const encryption = new NamespaceEncryptionCodec(ring, namespace);
+    // The layers inside a binary/zlib payload (Go's zlib(encrypted(x))) are decrypted by the same restricted codec,
+    // so an inner key id outside the namespace is refused as an outer one is (forbidden_key, not a decryption error).
+    const { compress, compressionThreshold, maxDecompressedBytes } = codecs.compression;
+    const compression = new CompressionCodec({
+      compress,
+      compressionThreshold,
+      maxDecompressedBytes,
+      innerDecoder: encryption,
+    });
+    byNamespace.set(namespace, { ...codecs, compression, encryption });
   }
   const other = byNamespace.get(OTHER_NAMESPACES);
   return {

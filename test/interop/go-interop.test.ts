@@ -13,8 +13,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultPayloadConverter, type Payload, type PayloadCodec } from '@temporalio/common';
+// The Temporal SDK's own codec runner, which decodes last to first (see test/helpers/payloads.ts).
+import { decode as sdkDecode } from '@temporalio/common/lib/internal-non-workflow/codec-helpers.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CompressionCodec,
   createPayloadCodecs,
   EncryptionCodec,
   KeyRing,
@@ -153,7 +156,7 @@ describe.skipIf(goMissing)('interop with the Temporal Go SDK', () => {
     const payloads = goProduce(goKeys, 'interop', expectedFile);
     const expected = JSON.parse(readFileSync(expectedFile, 'utf8')) as unknown[];
 
-    expect(payloads.map(encodingOf)).toEqual(['binary/encrypted', 'binary/encrypted', 'binary/zlib']);
+    expect(payloads.map(encodingOf)).toEqual(['binary/encrypted', 'binary/encrypted', 'binary/zlib', 'binary/zlib']);
     expect(payloads.slice(0, 2).map(keyIdOf)).toEqual(['interop', 'interop']);
     // Go's codec list (encryption, zlib) compressed the large value before encrypting it: under the encryption
     // layer lies a binary/zlib payload, as TypeScript's [compression, encryption] would have made.
@@ -162,8 +165,25 @@ describe.skipIf(goMissing)('interop with the Temporal Go SDK', () => {
 
     const values = await decodeValues(createPayloadCodecs({ keyRing }), payloads);
     expect(values).toEqual(expected);
-    expect(values).toHaveLength(3);
+    expect(values).toHaveLength(4);
     expect(values[2]).toBe("compressed by the Go SDK's ZlibCodec");
+  });
+
+  it("decodes in TypeScript Go's (zlib, encryption) order, Trenova's: zlib(encrypted(x)) through the SDK's decode", async () => {
+    const expectedFile = join(workDir, 'expected-b.json');
+    const payloads = goProduce(goKeys, 'interop', expectedFile);
+    const expected = JSON.parse(readFileSync(expectedFile, 'utf8')) as unknown[];
+    const goOrder = payloads[3]!;
+
+    // Go encrypted first and compressed last (AlwaysEncode): under the binary/zlib layer lies a binary/encrypted one.
+    expect(encodingOf(goOrder)).toBe('binary/zlib');
+    const [inflated] = await new CompressionCodec().decode([goOrder]);
+    expect([encodingOf(inflated!), keyIdOf(inflated!)]).toEqual(['binary/encrypted', 'interop']);
+
+    const [decoded] = (await sdkDecode(createPayloadCodecs({ keyRing }), [goOrder])) as Payload[];
+    expect(encodingOf(decoded!)).toBe('json/plain');
+    expect(defaultPayloadConverter.fromPayload(decoded!)).toEqual(expected[3]);
+    expect(expected[3]).toMatchObject({ source: "go, Trenova's codec order" });
   });
 
   it('decodes in Go the payloads TypeScript compressed and encrypted, small and large', async () => {

@@ -94,6 +94,8 @@ func produce(args []string, stdout io.Writer) error {
 	encryptedOnly := converter.NewCodecDataConverter(parent, encryption)
 	compressedThenEncrypted := converter.NewCodecDataConverter(parent, encryption, zlib)
 	zlibOnly := converter.NewCodecDataConverter(parent, zlib)
+	// Trenova's Go codec lists (zlib, encryption): encrypt first, then zlib-wrap the serialized binary/encrypted payload.
+	encryptedThenCompressed := converter.NewCodecDataConverter(parent, zlib, encryption)
 
 	records := make([]map[string]any, 0, 64)
 	for i := 0; i < 64; i++ {
@@ -114,6 +116,8 @@ func produce(args []string, stdout io.Writer) error {
 		// zlib only, and small: AlwaysEncode compresses it although it is far below the TypeScript threshold, so
 		// the TypeScript decoder must follow the payload's own marker rather than its configuration.
 		{zlibOnly, "compressed by the Go SDK's ZlibCodec"},
+		// Encrypted, then compressed (AlwaysEncode): zlib(encrypted(x)), which TypeScript must open in either order.
+		{encryptedThenCompressed, map[string]any{"source": "go, Trenova's codec order", "records": records[:4]}},
 	}
 
 	out := &commonpb.Payloads{}

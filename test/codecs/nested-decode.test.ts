@@ -1,0 +1,184 @@
+/**
+ * Decode follows each payload's own markers in either nesting. Go's `NewCodecDataConverter(parent, zlib, encryption)`
+ * applies its codecs last to first: it encrypts first and then zlib-wraps, so its payloads are
+ * `binary/zlib(serialized binary/encrypted(serialized original))`, while ours are `binary/encrypted(binary/zlib(...))`.
+ * The Go-shaped payloads here are built by hand with node:crypto and node:zlib, not by this package's codecs.
+ */
+import { createCipheriv, randomBytes } from 'node:crypto';
+import { deflateSync } from 'node:zlib';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { CompressionCodec, MAX_DECODE_LAYERS } from '../../src/codecs/compression-codec.js';
+import { createPayloadCodecs } from '../../src/codecs/data-converter.js';
+import { EncryptionCodec } from '../../src/codecs/encryption-codec.js';
+import { DecompressedTooLargeError, DecompressionError, DecryptionError } from '../../src/errors.js';
+import { KeyRing } from '../../src/keys/key-ring.js';
+import { caught, expectCodecError, expectNoSecret } from '../helpers/errors.js';
+import { testKey } from '../helpers/keys.js';
+import { metadataText, overTheWire, rawPayload, sdkDecode, sdkEncode, serialize, view } from '../helpers/payloads.js';
+
+const KEY = testKey('default');
+const OLD_KEY = testKey('old');
+const keyRing = KeyRing.fromKeys({ default: KEY, old: OLD_KEY }, 'default');
+
+/** A binary/encrypted payload as Go's encryption codec makes it: nonce || AES-256-GCM(serialized payload) || tag. */
+function goEncrypted(payload: Payload, key: Uint8Array = KEY, keyId = 'default'): Payload {
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  const body = Buffer.concat([cipher.update(serialize(payload)), cipher.final()]);
+  return rawPayload('binary/encrypted', Buffer.concat([nonce, body, cipher.getAuthTag()]), { 'encryption-key-id': keyId });
+}
+
+/** A binary/zlib payload as Go's ZlibCodec makes it: a zlib stream of the serialized payload. */
+function goZlib(payload: Payload): Payload {
+  return rawPayload('binary/zlib', deflateSync(serialize(payload)));
+}
+
+/** What Go's `NewCodecDataConverter(parent, NewZlibCodec{AlwaysEncode: true}, &EncryptionCodec)` writes. */
+function goPayload(payload: Payload, key: Uint8Array = KEY, keyId = 'default'): Payload {
+  return goZlib(goEncrypted(payload, key, keyId));
+}
+
+const small = defaultPayloadConverter.toPayload({ source: 'go', count: 3, text: 'héllo ✓' });
+const large = defaultPayloadConverter.toPayload({ rows: Array.from({ length: 200 }, (_, i) => ({ i, status: 'delivered' })) });
+
+describe('createPayloadCodecs decodes through the SDK order', () => {
+  const codecs = createPayloadCodecs({ keyRing });
+
+  it("decodes Go's zlib(encrypted(x)), small (AlwaysEncode) and large, to x", async () => {
+    const stored = overTheWire([goPayload(small), goPayload(large), goPayload(small, OLD_KEY, 'old')]);
+    expect(stored.map((p) => metadataText(p, 'encoding'))).toEqual(['binary/zlib', 'binary/zlib', 'binary/zlib']);
+    const decoded = await sdkDecode(codecs, stored);
+    expect(decoded.map(view)).toEqual([view(small), view(large), view(small)]);
+  });
+
+  it("decodes Go's payloads, ours (encrypted(zlib(x)) and encrypted(x)) and plain payloads in one batch", async () => {
+    const bigText = defaultPayloadConverter.toPayload('The quick brown fox. '.repeat(500));
+    const ours = overTheWire(await sdkEncode(codecs, [bigText, small]));
+    const inner = await new EncryptionCodec({ keyRing }).decode(ours);
+    expect(inner.map((p) => metadataText(p, 'encoding'))).toEqual(['binary/zlib', 'json/plain']);
+    const plain = defaultPayloadConverter.toPayload(null);
+
+    const decoded = await sdkDecode(codecs, [...ours, goPayload(large), plain]);
+    expect(decoded.map(view)).toEqual([view(bigText), view(small), view(large), view(plain)]);
+    expect(decoded[3]).toBe(plain);
+  });
+
+  it('decodes encrypted(encrypted(x)) and encrypted(zlib(encrypted(x))), the nestings in between', async () => {
+    const encryption = new EncryptionCodec({ keyRing });
+    const twice = encryption.encryptPayload(encryption.encryptPayload(small));
+    const sandwich = encryption.encryptPayload(goPayload(large));
+    const decoded = await sdkDecode(codecs, overTheWire([twice, sandwich]));
+    expect(decoded.map(view)).toEqual([view(small), view(large)]);
+  });
+
+  it('decodes any nesting of up to MAX_DECODE_LAYERS layers under the outer encryption layer', async () => {
+    const layer = fc.constantFrom<'zlib' | 'encrypted'>('zlib', 'encrypted');
+    await fc.assert(
+      fc.asyncProperty(fc.array(layer, { minLength: 1, maxLength: MAX_DECODE_LAYERS }), fc.boolean(), async (layers, outer) => {
+        let payload = small;
+        for (const kind of layers) payload = kind === 'zlib' ? goZlib(payload) : goEncrypted(payload);
+        if (outer) payload = goEncrypted(payload);
+        const [decoded] = await sdkDecode(codecs, overTheWire([payload]));
+        expect(view(decoded!)).toEqual(view(small));
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('with encryption off, still inflates a Go payload but leaves the binary/encrypted payload inside as it is', async () => {
+    const inside = goEncrypted(small);
+    const stored = goZlib(inside);
+    for (const codec of [createPayloadCodecs({ enableEncryption: false }), [new CompressionCodec()]]) {
+      const [decoded] = await sdkDecode(codec, [stored]);
+      expect(view(decoded!)).toEqual(view(inside));
+    }
+    // The same payload shape decodes fully once an inner decoder is given.
+    const withKeys = new CompressionCodec({ innerDecoder: new EncryptionCodec({ keyRing }) });
+    expect(view((await withKeys.decode([stored]))[0]!)).toEqual(view(small));
+  });
+});
+
+describe('errors inside the layers', () => {
+  const codecs = createPayloadCodecs({ keyRing });
+
+  it('refuses a payload nesting more than MAX_DECODE_LAYERS layers with a DecompressionError, and decodes one at the limit', async () => {
+    expect(MAX_DECODE_LAYERS).toBe(4);
+    const atLimit = goZlib(goEncrypted(goZlib(goEncrypted(small))));
+    // The encryption codec opens an outer binary/encrypted layer before compression counts.
+    for (const payload of [atLimit, goEncrypted(atLimit)]) {
+      expect(view((await sdkDecode(codecs, [payload]))[0]!)).toEqual(view(small));
+    }
+
+    const message = 'decompression failed: the payload nests more than 4 binary/zlib and binary/encrypted layers';
+    const tooDeep = [
+      goZlib(atLimit),
+      goEncrypted(goZlib(atLimit)),
+      goEncrypted(goEncrypted(atLimit)),
+      goZlib(goZlib(goZlib(goZlib(goZlib(small))))),
+    ];
+    for (const payload of tooDeep) {
+      expectCodecError(await caught(() => sdkDecode(codecs, [payload])), DecompressionError, 'ERR_DECOMPRESSION_FAILED', message);
+    }
+    // Without keys, compression alone counts its own layers the same way.
+    expectCodecError(
+      await caught(() => new CompressionCodec().decode([tooDeep[3]!])),
+      DecompressionError,
+      'ERR_DECOMPRESSION_FAILED',
+      message,
+    );
+  });
+
+  it('fails an inner layer under an unknown key id or altered with the one DecryptionError, naming the inner key id only', async () => {
+    const stranger = randomBytes(32);
+    const unknown = goPayload(small, stranger, 'retired');
+    const altered = goEncrypted(small);
+    altered.data![20]! ^= 1;
+    const cases: [Payload, string][] = [
+      [unknown, 'retired'],
+      [goZlib(altered), 'default'],
+    ];
+    for (const [payload, keyId] of cases) {
+      const error = expectCodecError(
+        await caught(() => sdkDecode(codecs, [payload])),
+        DecryptionError,
+        'ERR_DECRYPTION_FAILED',
+        `decryption operation failed for encryption-key-id "${keyId}": the key is not configured, or the payload was ` +
+          'altered or encrypted with a different key',
+      );
+      expect(error.keyId).toBe(keyId);
+      expectNoSecret(error.message, [
+        KEY.toString('hex'),
+        KEY.toString('base64'),
+        stranger.toString('hex'),
+        Buffer.from(payload.data!).toString('base64'),
+        Buffer.from(small.data!).toString('utf8'),
+      ]);
+    }
+  });
+
+  it('applies maxDecompressedBytes to every layer, an inner binary/zlib payload included', async () => {
+    const bulky = defaultPayloadConverter.toPayload('x'.repeat(100_000));
+    // The outer stream inflates to a few hundred bytes; only the inner one passes the cap.
+    const payload = goZlib(goEncrypted(goZlib(bulky)));
+    const capped = createPayloadCodecs({ keyRing, maxDecompressedBytes: 50_000 });
+    const error = expectCodecError(
+      await caught(() => sdkDecode(capped, [payload])),
+      DecompressedTooLargeError,
+      'ERR_DECOMPRESSED_TOO_LARGE',
+      'decompression failed: the binary/zlib payload inflates to more than 50000 bytes (maxDecompressedBytes)',
+    );
+    expect(error.limit).toBe(50_000);
+  });
+
+  it('fails an inner binary/zlib payload that is not a valid zlib stream with the DecompressionError', async () => {
+    const broken = rawPayload('binary/zlib', deflateSync(serialize(small)).subarray(0, 8));
+    expectCodecError(
+      await caught(() => sdkDecode(codecs, [goZlib(goEncrypted(broken))])),
+      DecompressionError,
+      'ERR_DECOMPRESSION_FAILED',
+      'decompression failed: the binary/zlib payload is not a valid zlib stream',
+    );
+  });
+});
