@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError, describeKeyId } from './errors.js';
+import { ConfigError, describeName, memberPath } from './errors.js';
 
 /**
  * The codec settings, in the shape of the `temporal.security` section of a Trenova-style `config.yaml`.
@@ -141,14 +141,14 @@ function readSection(value: unknown, where: string, { strict }: { strict: boolea
     if (known === undefined) {
       if (strict) {
         throw new ConfigError(
-          `${where}${fieldName(key)} is not a known setting (known: ${[...KNOWN_KEYS.values()].join(', ')})`,
+          `${memberPath(where, key)} is not a known setting (known: ${[...KNOWN_KEYS.values()].join(', ')})`,
         );
       }
       continue;
     }
     const earlier = spelling.get(known);
     if (earlier !== undefined) {
-      throw new ConfigError(`${where}.${known} is set twice, as ${quoteKey(earlier)} and ${quoteKey(key)}`);
+      throw new ConfigError(`${where}.${known} is set twice, as ${describeName(earlier)} and ${describeName(key)}`);
     }
     spelling.set(known, key);
     options[known] = field;
@@ -159,23 +159,12 @@ function readSection(value: unknown, where: string, { strict }: { strict: boolea
 /** The value of `name` in `mapping`, compared without case; two spellings of the same name are an error. */
 function lookUp(mapping: Record<string, unknown>, name: string, prefix: string): unknown {
   const matches = Object.keys(mapping).filter((key) => key.toLowerCase() === name);
-  if (matches.length > 1) throw new ConfigError(`${prefix}${name} is set twice, as ${matches.map(quoteKey).join(' and ')}`);
+  if (matches.length > 1) throw new ConfigError(`${prefix}${name} is set twice, as ${matches.map(describeName).join(' and ')}`);
   return matches.length === 1 ? mapping[matches[0]!] : undefined;
 }
 
 function isMapping(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-const PLAIN_KEY = /^[A-Za-z0-9_-]{1,64}$/;
-
-/** `.name` for a plain name; a quoted, escaped `["..."]` for anything else, so that a key cannot forge a message. */
-function fieldName(key: string): string {
-  return PLAIN_KEY.test(key) ? `.${key}` : `[${describeKeyId(key)}]`;
-}
-
-function quoteKey(key: string): string {
-  return PLAIN_KEY.test(key) ? key : describeKeyId(key);
 }
 
 function parseText(text: string, kind: OptionKind, variable: string): boolean | string | number {

@@ -110,3 +110,18 @@ export function describeKeyId(keyId: string): string {
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
 }
+
+const PLAIN_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * A name read from a document (a JSON member, a config key) as a message shows it: as it is when plain, else quoted,
+ * escaped and cut like a key id, so that no name can forge log lines or bloat a message.
+ */
+export function describeName(name: string): string {
+  return PLAIN_NAME.test(name) ? name : describeKeyId(name);
+}
+
+/** The path of a member whose name comes from the document: `path.name` when the name is plain, else `path["name"]`. */
+export function memberPath(path: string, name: string): string {
+  return PLAIN_NAME.test(name) ? `${path}.${name}` : `${path}[${describeKeyId(name)}]`;
+}

@@ -2,7 +2,7 @@ import type { Payload } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 // A CommonJS module whose named exports Node's ESM loader cannot see: take the value from the default export.
 import protoModule from '@temporalio/proto';
-import { describeKeyId, PayloadJsonError } from './errors.js';
+import { memberPath, PayloadJsonError } from './errors.js';
 
 const ExternalPayloadDetails = protoModule.temporal.api.common.v1.Payload.ExternalPayloadDetails;
 
@@ -45,7 +45,6 @@ export interface PayloadJsonOptions {
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 const EQUALS_SIGN = 61;
 const KNOWN_FIELDS = new Set(['metadata', 'data', 'externalPayloads']);
-const PLAIN_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** `ExternalPayloadDetails.size_bytes` is an int64 (temporal/api/common/v1/message.proto): at most 2^63 - 1. */
 const INT64_MAX = '9223372036854775807';
 /**
@@ -94,7 +93,7 @@ export function payloadFromJson(
 function readPayload(value: unknown, path: string, carry: boolean): Payload {
   if (!isPlainObject(value)) throw new PayloadJsonError(path, 'expected an object');
   for (const field of Object.keys(value)) {
-    if (!KNOWN_FIELDS.has(field)) checkUnknownField(value[field], member(path, field), carry);
+    if (!KNOWN_FIELDS.has(field)) checkUnknownField(value[field], memberPath(path, field), carry);
   }
   // No prototype, so that a metadata key named "__proto__" stays a key.
   const metadata = Object.create(null) as Record<string, Uint8Array>;
@@ -102,7 +101,7 @@ function readPayload(value: unknown, path: string, carry: boolean): Payload {
   if (value.metadata !== undefined && value.metadata !== null) {
     if (!isPlainObject(value.metadata)) throw new PayloadJsonError(`${path}.metadata`, 'expected an object');
     for (const [key, entry] of Object.entries(value.metadata)) {
-      metadata[key] = base64Field(entry, member(`${path}.metadata`, key));
+      metadata[key] = base64Field(entry, memberPath(`${path}.metadata`, key));
     }
   }
   if (value.externalPayloads !== undefined && value.externalPayloads !== null) {
@@ -117,7 +116,7 @@ function readPayload(value: unknown, path: string, carry: boolean): Payload {
       }
       for (const field of Object.keys(item as Record<string, unknown>)) {
         if (field === 'sizeBytes') continue;
-        checkUnknownField((item as Record<string, unknown>)[field], member(itemPath, field), carry);
+        checkUnknownField((item as Record<string, unknown>)[field], memberPath(itemPath, field), carry);
       }
       return ExternalPayloadDetails.fromObject({ sizeBytes: int64Text(sizeBytes, `${itemPath}.sizeBytes`) });
     });
@@ -230,14 +229,6 @@ function jsonValueProblem(value: unknown, levels: number): string | undefined {
     default:
       return 'expected a JSON value';
   }
-}
-
-/**
- * The path of a member whose name comes from the document: `path.name` when the name is plain, else
- * `path["name"]`, quoted, escaped and cut like a key id, so no name can forge log lines or bloat a message.
- */
-function member(path: string, name: string): string {
-  return PLAIN_NAME.test(name) ? `${path}.${name}` : `${path}[${describeKeyId(name)}]`;
 }
 
 function toBase64(bytes: Uint8Array): string {
