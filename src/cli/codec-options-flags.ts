@@ -16,8 +16,9 @@ export interface CodecFlags {
 
 /**
  * Adds `--config` and `--keys-dir`; with `encoding`, `--key-id` and the compression flags; with `decompression`
- * (decode only: no other command inflates a payload), `--max-decompressed-bytes`. A flag is offered only where it
- * changes something, so that no command accepts a value and then ignores it.
+ * (decode only: scan and rewrap inflate only to look inside binary/zlib payloads, with the default cap),
+ * `--max-decompressed-bytes`. A flag is offered only where it changes something, so that no command accepts a value
+ * and then ignores it.
  */
 export function addCodecFlags(
   command: Command,

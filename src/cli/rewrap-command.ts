@@ -19,8 +19,10 @@ const HELP = `
 Each FILE is a {"payloads": [...]} file, a history written by \`temporal workflow show --output json\`, JSON Lines
 of either, or any JSON that holds payloads in proto3 JSON form. Every binary/encrypted payload whose
 encryption-key-id is not the active key id is decrypted with its own key and encrypted with the active key; the
-payload inside (compressed or not) is kept as it is, and nothing is ever written in plaintext. Only the rewrapped
-payloads' text changes; all other bytes of the file stay as they are.
+payload inside (compressed or not) is kept as it is, and nothing is ever written in plaintext. A binary/zlib
+payload around a binary/encrypted one (what Go workers write when they encrypt first and then compress, as the
+Trenova codec does with a threshold of 0) is rewrapped the same way inside, and deflated back into binary/zlib, so
+Go workers still read it. Only the rewrapped payloads' text changes; all other bytes of the file stay as they are.
 
 A file is replaced atomically (temporary file in the same directory with the same mode, owner and group, fsync,
 rename, fsync of the directory), so after a crash it is wholly old or wholly new; a run removes the temporary

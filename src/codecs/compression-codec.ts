@@ -126,11 +126,17 @@ export class CompressionCodec implements PayloadCodec {
           reason: `the payload nests more than ${MAX_DECODE_LAYERS} binary/zlib and binary/encrypted layers`,
         });
       }
-      current = compressed ? this.#inflate(current) : this.innerDecoder!.decryptPayload(current);
+      current = compressed ? this.inflatePayload(current) : this.innerDecoder!.decryptPayload(current);
     }
   }
 
-  #inflate(payload: Payload): Payload {
+  /**
+   * Opens exactly one `binary/zlib` layer: the payload serialized in its zlib stream (inflated with the cap, Adler-32
+   * checked), whatever that payload is. The caller checks the marker ({@link isCompressed}). The key rotation tools
+   * use it to reach the `binary/encrypted` payload inside Go's `zlib(encrypted(x))` and to rebuild the layers.
+   * Throws `DecompressionError` or `DecompressedTooLargeError`.
+   */
+  inflatePayload(payload: Payload): Payload {
     const inflated = inflateCapped(payload.data ?? new Uint8Array(0), this.maxDecompressedBytes);
     try {
       return deserializePayload(inflated);

@@ -13,6 +13,7 @@ export {
 } from './rewrap.js';
 export {
   countKeyIds,
+  type CountKeyIdsOptions,
   isPayloadJson,
   isPayloadProto,
   walkPayloads,

@@ -1,5 +1,8 @@
+import { deflateSync } from 'node:zlib';
 import type { Payload } from '@temporalio/common';
-import type { EncryptionCodec } from '../codecs/encryption-codec.js';
+import { type CompressionCodec, isCompressed, MAX_DECODE_LAYERS } from '../codecs/compression-codec.js';
+import { type EncryptionCodec, isEncrypted } from '../codecs/encryption-codec.js';
+import { serializePayload } from '../codecs/payload-proto.js';
 import { describeKeyId, KeyConfigError } from '../errors.js';
 import { payloadFromJson, payloadToJson } from '../payload-json.js';
 import { RewrapKeyMissingError } from './errors.js';
@@ -7,12 +10,12 @@ import { applyEdits, formatLike, parseLocatedJson } from './located-json.js';
 import {
   countKeyIds,
   emptyCounts,
-  encryptedKeyIdOfJson,
   isPayloadJson,
   type PayloadCounts,
   type PayloadJsonNode,
   tallyPayload,
   walkPayloads,
+  zlibInflater,
 } from './walk-payloads.js';
 
 /** Options of {@link rewrapJson} and {@link rewrapJsonText}. */
@@ -21,6 +24,12 @@ export interface RewrapOptions {
   encryptionCodec: EncryptionCodec;
   /** Check and count only: decrypt what would be rewrapped (so a bad payload fails), change nothing. */
   dryRun?: boolean;
+  /**
+   * Refuse to inflate one `binary/zlib` layer past this many bytes, as the codecs do; default 64 MiB. A `binary/zlib`
+   * payload is inflated to find a `binary/encrypted` one inside (Go's order); one that does not inflate is counted as
+   * `compressed` and left as it is.
+   */
+  maxDecompressedBytes?: number;
 }
 
 /** What a rewrap found and did. */
@@ -55,6 +64,11 @@ interface PlannedRewrap {
  * encrypt the inner payload as it is with the active key. Payloads already under the active key and unencrypted
  * payloads are left alone, so a second run changes nothing.
  *
+ * A `binary/zlib` payload around a `binary/encrypted` one (Go's `NewCodecDataConverter(parent, zlib, encryption)`
+ * writes `zlib(encrypted(x))`) is rewrapped too, keeping the nesting: the `binary/encrypted` payload inside is
+ * re-encrypted as above, then serialized and deflated back into the `binary/zlib` payload, whose other fields
+ * (its metadata: `encoding` only, as Go writes it) stay as they were. Go workers read it as before.
+ *
  * All or nothing: every payload is decrypted before any is replaced, so on an error the document is unchanged.
  * Throws {@link RewrapKeyMissingError} (`ERR_KEY_CONFIG`) naming every key id the ring lacks, `DecryptionError` for a
  * payload that does not decrypt, `PayloadJsonError` for a malformed one.
@@ -79,7 +93,7 @@ export function rewrapJson(value: unknown, options: RewrapOptions): RewrapResult
  * {@link rewrapJson} on JSON text (one document, or JSON Lines), returning the new text: every byte outside the
  * rewrapped payloads is kept (formatting, key order, numbers beyond 2^53), and each rewrapped payload is written in
  * the style of the one it replaces. Before returning, the new text is parsed and checked: the same payloads, every
- * encrypted one under the active key.
+ * encrypted one (inside `binary/zlib` ones too) under the active key.
  *
  * @example
  * const { text, rewrapped } = rewrapJsonText(readFileSync(file, 'utf8'), { encryptionCodec: codec });
@@ -94,7 +108,7 @@ export function rewrapJsonText(text: string, options: RewrapOptions): RewrapText
     return { span, text: formatLike(text, span, asJsonLike(node, replacement)) };
   });
   const output = applyEdits(text, edits);
-  checkRewrapped(output, result);
+  checkRewrapped(output, result, options.maxDecompressedBytes);
   return { ...result, text: output, jsonLines: located.jsonLines };
 }
 
@@ -102,11 +116,12 @@ export function rewrapJsonText(text: string, options: RewrapOptions): RewrapText
 function plan(value: unknown, options: RewrapOptions): { result: RewrapResult; planned: PlannedRewrap[] } {
   const codec = options.encryptionCodec;
   const activeKeyId = codec.activeKeyId;
+  const inflater = zlibInflater(options.maxDecompressedBytes);
   const counts = emptyCounts();
   const candidates: Array<{ node: PayloadJsonNode; path: string; keyId: string }> = [];
   walkPayloads(value, (node, path) => {
-    tallyPayload(counts, node);
-    const keyId = encryptedKeyIdOfJson(node);
+    // The key id of a binary/encrypted payload, or of the one inside a binary/zlib payload.
+    const keyId = tallyPayload(counts, node, inflater);
     if (keyId !== undefined && keyId !== activeKeyId) candidates.push({ node, path, keyId });
   });
 
@@ -126,13 +141,47 @@ function plan(value: unknown, options: RewrapOptions): { result: RewrapResult; p
 
   const planned = candidates.map(({ node, path }) => {
     const payload = payloadFromJson(node, path);
-    if (options.dryRun) {
-      codec.decryptPayload(payload);
-      return { node, replacement: undefined };
-    }
-    return { node, replacement: codec.rewrapPayload(payload) };
+    const dryRun = options.dryRun === true;
+    const replacement = isEncrypted(payload)
+      ? rewrapEncrypted(payload, codec, dryRun)
+      : rewrapInsideZlib(payload, codec, inflater, dryRun);
+    return { node, replacement };
   });
   return { result: { activeKeyId, counts, rewrapped: candidates.length, rewrappedByKeyId }, planned };
+}
+
+/** A `binary/encrypted` payload under the active key (in a dry run: decrypted only, undefined). */
+function rewrapEncrypted(payload: Payload, codec: EncryptionCodec, dryRun: boolean): Payload | undefined {
+  if (dryRun) {
+    codec.decryptPayload(payload);
+    return undefined;
+  }
+  return codec.rewrapPayload(payload);
+}
+
+/**
+ * A `binary/zlib` payload whose layers hold a `binary/encrypted` payload, with that payload rewrapped
+ * ({@link rewrapEncrypted}) and each layer deflated back around it, from the inside out: every field of a layer but
+ * its `data` (a new zlib stream of the serialized payload inside) is kept. The counting found the `binary/encrypted`
+ * payload with the same inflater, so the layers open here as they did there.
+ */
+function rewrapInsideZlib(
+  payload: Payload,
+  codec: EncryptionCodec,
+  inflater: CompressionCodec,
+  dryRun: boolean,
+): Payload | undefined {
+  const layers: Payload[] = [];
+  let inner = payload;
+  while (isCompressed(inner) && layers.length < MAX_DECODE_LAYERS) {
+    layers.push(inner);
+    inner = inflater.inflatePayload(inner);
+  }
+  if (!isEncrypted(inner)) throw new Error('internal error: a binary/zlib payload to rewrap holds no binary/encrypted one');
+  let rebuilt = rewrapEncrypted(inner, codec, dryRun);
+  if (!rebuilt) return undefined;
+  for (const layer of layers.reverse()) rebuilt = { ...layer, data: deflateSync(serializePayload(rebuilt)) };
+  return rebuilt;
 }
 
 /** The re-encrypted payload as JSON, with the keys in the order of `node`'s. */
@@ -153,8 +202,9 @@ function orderedLike(model: Record<string, unknown>, value: Record<string, unkno
  * A last check before the text goes anywhere: it parses, holds the same payloads of every kind, and every encrypted
  * one is under the active key. A failure here is a bug in this module, never in the input.
  */
-function checkRewrapped(output: string, result: RewrapResult): void {
-  const after = countKeyIds(parseLocatedJson(output, () => false).value);
+function checkRewrapped(output: string, result: RewrapResult, maxDecompressedBytes: number | undefined): void {
+  // Counted as before, inside binary/zlib payloads too: a rewrapped Go payload is binary/zlib around the active key.
+  const after = countKeyIds(parseLocatedJson(output, () => false).value, { maxDecompressedBytes });
   const before = result.counts;
   const ok =
     after.total === before.total &&

@@ -1,11 +1,13 @@
+import type { Payload } from '@temporalio/common';
+import type { CompressionCodec } from '../codecs/compression-codec.js';
 import { EncryptionCodec } from '../codecs/encryption-codec.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import {
   emptyCounts,
-  encryptedKeyIdOfProto,
   type PayloadCounts,
   type PayloadProtoNode,
   tallyProtoPayload,
+  zlibInflater,
 } from './walk-payloads.js';
 
 /**
@@ -38,7 +40,7 @@ export interface KeyScanReport {
    * tried (no payload, or no key). `false` makes the verdict `missing`: the configured key is not the one used.
    */
   decrypts: boolean | undefined;
-  /** Encrypted payloads under this key id, in histories and schedules. */
+  /** Encrypted payloads under this key id, in histories and schedules (also inside `binary/zlib` payloads). */
   payloads: number;
   /** Open (running or paused) workflow runs with at least one payload under it. */
   openWorkflows: number;
@@ -108,7 +110,10 @@ export interface ScanReport {
     /** Listed, but could not be described: see `scheduleFailures`. */
     failed: number;
   };
-  /** Every payload of the scanned histories and schedules, by kind, and the encrypted ones by key id. */
+  /**
+   * Every payload of the scanned histories and schedules, by kind, and the encrypted ones by key id (a `binary/zlib`
+   * payload around a `binary/encrypted` one, as Go's codec writes, counts as encrypted under the inner key id).
+   */
   payloads: PayloadCounts;
   /**
    * The active key id, every key id found and every configured key that serves none of them, sorted by key id. A
@@ -132,10 +137,16 @@ export interface ScanReport {
 export class RunTally {
   readonly counts = emptyCounts();
 
-  add(payload: PayloadProtoNode, samples: Map<string, PayloadProtoNode>): void {
-    tallyProtoPayload(this.counts, payload);
-    const keyId = encryptedKeyIdOfProto(payload);
-    if (keyId !== undefined && !samples.has(keyId)) samples.set(keyId, payload);
+  /** `inflater` opens `binary/zlib` payloads to find a `binary/encrypted` one inside (Go's order). */
+  constructor(readonly inflater: CompressionCodec = zlibInflater()) {}
+
+  /**
+   * Counts one payload; the first `binary/encrypted` payload under a key id becomes its sample: the payload itself,
+   * or the one inside a `binary/zlib` payload, which is what the key must decrypt.
+   */
+  add(payload: PayloadProtoNode, samples: Map<string, Payload>): void {
+    const found = tallyProtoPayload(this.counts, payload, this.inflater);
+    if (found && !samples.has(found.keyId)) samples.set(found.keyId, found.encrypted);
   }
 }
 
@@ -155,8 +166,11 @@ export class ScanTally {
   readonly schedules = { skipped: false, scanned: 0, vanished: 0, failed: 0 };
   readonly failures: ScanFailure[] = [];
   readonly scheduleFailures: ScheduleScanFailure[] = [];
-  /** The first payload found under each key id, to check that the configured key really decrypts it. */
-  readonly samples = new Map<string, PayloadProtoNode>();
+  /**
+   * The first `binary/encrypted` payload found under each key id (inside a `binary/zlib` one, the inner one), to check
+   * that the configured key really decrypts it.
+   */
+  readonly samples = new Map<string, Payload>();
   readonly #byKeyId = new Map<string, KeyTally>();
   readonly #openOnInactive: OpenWorkflowOnInactiveKey[] = [];
   readonly #schedulesOnInactive: ScheduleOnInactiveKey[] = [];
@@ -268,9 +282,9 @@ export class ScanTally {
   }
 }
 
-function decryptsWith(codec: EncryptionCodec, payload: PayloadProtoNode): boolean {
+function decryptsWith(codec: EncryptionCodec, payload: Payload): boolean {
   try {
-    codec.decryptPayload(payload as Parameters<EncryptionCodec['decryptPayload']>[0]);
+    codec.decryptPayload(payload);
     return true;
   } catch {
     return false;

@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { temporal } from '@temporalio/proto';
 import type { KeyRing } from '../keys/key-ring.js';
 import { RunTally, type ScanReport, ScanTally } from './scan-report.js';
-import { walkProtoPayloads } from './walk-payloads.js';
+import { walkProtoPayloads, zlibInflater } from './walk-payloads.js';
 
 /**
  * What a scan needs of a Temporal client: the raw gRPC workflow service (no data converter on the way, so payloads
@@ -35,6 +35,12 @@ export interface ScanOptions {
   schedules?: boolean;
   /** Histories and schedules read at once; default 8. */
   concurrency?: number;
+  /**
+   * Refuse to inflate one `binary/zlib` layer past this many bytes, as the codecs do; default 64 MiB. A `binary/zlib`
+   * payload is inflated to find a `binary/encrypted` one inside (Go's `zlib(encrypted(x))`), counted under its key id;
+   * one that does not inflate counts as `compressed`.
+   */
+  maxDecompressedBytes?: number;
   /** Stops the scan; it then resolves with what it has, `partial: true`. */
   signal?: AbortSignal;
   /** Called after each run is scanned; `total` is the server's count when it gave one. */
@@ -92,7 +98,9 @@ export class ScheduleListingError extends Error {
  * namespace (unless `schedules: false`), finds every payload in them wherever the API puts one
  * ({@link walkProtoPayloads}), and reports per key id how many payloads, how many open and closed runs and how many
  * schedules need it, with a verdict: `active`, `referenced`, `unreferenced` (safe to retire) or `missing`
- * (unreadable now). The first payload under each configured key id is decrypted, to check that the key is the right one.
+ * (unreadable now). A `binary/zlib` payload is inflated (with the codecs' cap) to find a `binary/encrypted` payload
+ * inside, as Go's codec writes them, which then counts under its key id. The first `binary/encrypted` payload under
+ * each configured key id (inside a `binary/zlib` one, the inner one) is decrypted, to check that the key is the right one.
  *
  * Schedules are listed and described first, then runs, `concurrency` calls at a time in all; a run counts once its
  * whole history is read, a schedule once it is described, so an aborted scan (`signal`) resolves with a consistent
@@ -112,6 +120,7 @@ export async function scanWorkflowHistories(client: ScanClient, options: ScanOpt
   const concurrency = options.concurrency ?? DEFAULT_SCAN_CONCURRENCY;
   if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new RangeError('concurrency must be a positive integer');
   const readSchedules = options.schedules ?? true;
+  const inflater = zlibInflater(options.maxDecompressedBytes);
   const service = client.workflowService;
   const tally = new ScanTally(options.keyRing.activeKeyId);
   tally.schedules.skipped = !readSchedules;
@@ -188,13 +197,13 @@ export async function scanWorkflowHistories(client: ScanClient, options: ScanOpt
     }
     // The whole answer: the action's input, memo, header and user metadata, and the schedule's own memo (search
     // attributes are plain JSON and counted as such).
-    const scheduleTally = new RunTally();
+    const scheduleTally = new RunTally(inflater);
     walkProtoPayloads(response, (payload) => scheduleTally.add(payload, tally.samples));
     tally.addSchedule({ scheduleId }, scheduleTally);
   }
 
   async function scanRun(run: Run): Promise<void> {
-    const runTally = new RunTally();
+    const runTally = new RunTally(inflater);
     let nextPageToken: Uint8Array | undefined;
     do {
       const request = {

@@ -1,9 +1,13 @@
+import type { Payload } from '@temporalio/common';
+import { CompressionCodec } from '../codecs/compression-codec.js';
+import { encryptionKeyIdOf } from '../codecs/encryption-codec.js';
 import {
   ENCODING_ENCRYPTED,
   ENCODING_ZLIB,
   METADATA_ENCODING,
   METADATA_ENCRYPTION_KEY_ID,
 } from '../codecs/payload-proto.js';
+import { DecompressedTooLargeError, DecompressionError } from '../errors.js';
 
 /**
  * A payload in proto3 JSON as it sits inside a larger document: an object whose `metadata` object has an `encoding`
@@ -14,15 +18,29 @@ export type PayloadJsonNode = Record<string, unknown> & { metadata: Record<strin
 /** Called once per payload, in document order, with the payload's JSON path (`events[3].…input.payloads[0]`). */
 export type PayloadVisitor = (payload: PayloadJsonNode, path: string) => void;
 
-/** How many payloads a document holds, by kind. */
+/**
+ * How many payloads a document holds, by kind. Each payload counts once, in one of `encrypted`, `compressed`, `plain`
+ * and `other`, which add up to `total`.
+ */
 export interface PayloadCounts {
   /** Every payload found. */
   total: number;
-  /** `binary/encrypted` payloads. */
+  /**
+   * Payloads under encryption: `binary/encrypted` ones, and `binary/zlib` ones whose inflated payload is
+   * `binary/encrypted` (what Go's `NewCodecDataConverter(parent, zlib, encryption)` writes: it encrypts first, then
+   * compresses). Such a payload counts here only, not also as `compressed`.
+   */
   encrypted: number;
-  /** `binary/encrypted` payloads by `encryption-key-id` (`""` when the metadata has none). */
+  /**
+   * The `encrypted` payloads by the `encryption-key-id` of their `binary/encrypted` layer (for a `binary/zlib` one, of
+   * the payload inside it); `""` when the metadata has none.
+   */
   byKeyId: Record<string, number>;
-  /** `binary/zlib` payloads outside any encryption: compressed, but readable by anyone. */
+  /**
+   * `binary/zlib` payloads with no `binary/encrypted` payload inside: compressed, but readable by anyone. A
+   * `binary/zlib` payload that does not inflate (not a valid zlib stream, or past the cap) is counted here too, by its
+   * marker, as a damaged `binary/encrypted` payload is counted under its key id: no codec can read what it holds.
+   */
   compressed: number;
   /** Payloads of Temporal's standard converters (`json/plain`, `binary/null`, ...): readable by anyone. */
   plain: number;
@@ -43,7 +61,8 @@ export function isPayloadJson(value: unknown): value is PayloadJsonNode {
  * Visits every payload in any parsed JSON document: a history written by `temporal workflow show --output json`
  * (inputs, results, signals, memo, headers, failures and their causes, `encodedAttributes`, heartbeat details,
  * markers, search attributes, ...), a `{"payloads": [...]}` file, or any other nesting. It does not look inside a
- * payload, and visits each object once even when it is reachable twice. Returns how many payloads it visited.
+ * payload (the counting does, for `binary/zlib`: see {@link countKeyIds}), and visits each object once even when it
+ * is reachable twice. Returns how many payloads it visited.
  *
  * The walk keeps its own stack, so a deeply nested document cannot overflow the call stack.
  *
@@ -146,18 +165,64 @@ function pathOf(frame: Frame): string {
   return parts.reverse().join('');
 }
 
+/** Options of {@link countKeyIds}. */
+export interface CountKeyIdsOptions {
+  /**
+   * Refuse to inflate one `binary/zlib` layer past this many bytes, as the codecs do (`maxDecompressedBytes`); default
+   * 64 MiB. A payload that does not inflate counts as `compressed`.
+   */
+  maxDecompressedBytes?: number;
+}
+
 /**
  * Counts the payloads of a parsed JSON document by kind, and the encrypted ones by key id: what a rotation must
- * still rewrap, and whether an old key is still needed.
+ * still rewrap, and whether an old key is still needed. A `binary/zlib` payload is inflated to see whether it holds
+ * a `binary/encrypted` one (Go's order, `zlib(encrypted(x))`), which then counts under its key id; no other payload
+ * is opened.
  *
  * @example
  * const { byKeyId } = countKeyIds(JSON.parse(historyText)); // { "2024-01": 12, "2025-01": 3 }
  */
-export function countKeyIds(value: unknown): PayloadCounts {
+export function countKeyIds(value: unknown, options: CountKeyIdsOptions = {}): PayloadCounts {
   const counts = emptyCounts();
-  walkPayloads(value, (payload) => tallyPayload(counts, payload));
+  const inflater = zlibInflater(options.maxDecompressedBytes);
+  walkPayloads(value, (payload) => tallyPayload(counts, payload, inflater));
   return counts;
 }
+
+/**
+ * The codec the rotation tools inflate with: no `innerDecoder`, so `decompressPayload` stops at a `binary/encrypted`
+ * layer and returns it (the tools hold the keys elsewhere, and must see the layer, not its plaintext).
+ */
+const DEFAULT_INFLATER = new CompressionCodec({ compress: false });
+
+/**
+ * @internal A {@link CompressionCodec} to find `binary/encrypted` payloads inside `binary/zlib` ones with (the shared
+ * default one for the default cap). Throws `ConfigError` for a cap that is not a positive integer.
+ */
+export function zlibInflater(maxDecompressedBytes?: number): CompressionCodec {
+  if (maxDecompressedBytes === undefined) return DEFAULT_INFLATER;
+  return new CompressionCodec({ compress: false, maxDecompressedBytes });
+}
+
+/**
+ * @internal The `binary/encrypted` payload inside a `binary/zlib` payload's layers, found by inflating them as decode
+ * does (with the cap, at most `MAX_DECODE_LAYERS`); undefined when what they hold is not `binary/encrypted`, or when
+ * they do not inflate (then the payload is counted as damaged `binary/zlib`, by its marker). Only `binary/zlib`
+ * payloads are inflated: call it for those alone.
+ */
+export function encryptedInsideZlib(zlibData: Uint8Array, inflater: CompressionCodec): Payload | undefined {
+  let inner: Payload;
+  try {
+    inner = inflater.decompressPayload({ metadata: { [METADATA_ENCODING]: ENCODING_ZLIB_BYTES }, data: zlibData });
+  } catch (error) {
+    if (error instanceof DecompressionError || error instanceof DecompressedTooLargeError) return undefined;
+    throw error;
+  }
+  return encryptionKeyIdOf(inner) === undefined ? undefined : inner;
+}
+
+const ENCODING_ZLIB_BYTES = new TextEncoder().encode(ENCODING_ZLIB);
 
 /** @internal A zeroed {@link PayloadCounts}; `byKeyId` has no prototype, so any key id is a plain entry. */
 export function emptyCounts(): PayloadCounts {
@@ -165,14 +230,48 @@ export function emptyCounts(): PayloadCounts {
   return { total: 0, encrypted: 0, byKeyId, compressed: 0, plain: 0, other: 0 };
 }
 
-/** @internal Adds one payload to the counts. */
-export function tallyPayload(counts: PayloadCounts, payload: PayloadJsonNode): void {
-  tallyEncoding(counts, base64Text(payload.metadata[METADATA_ENCODING]), encryptedKeyIdOfJson(payload));
+/**
+ * @internal Adds one payload to the counts, looking inside a `binary/zlib` one for a `binary/encrypted` one (see
+ * {@link encryptedInsideZlib}). Returns the key id it was counted under: its own, or that of the `binary/encrypted`
+ * payload inside it; undefined when it is under no encryption.
+ */
+export function tallyPayload(
+  counts: PayloadCounts,
+  payload: PayloadJsonNode,
+  inflater: CompressionCodec = DEFAULT_INFLATER,
+): string | undefined {
+  const encoding = base64Text(payload.metadata[METADATA_ENCODING]);
+  let keyId = encryptedKeyIdOfJson(payload);
+  if (keyId === undefined && encoding === ENCODING_ZLIB && typeof payload.data === 'string') {
+    const inner = encryptedInsideZlib(Buffer.from(payload.data, 'base64'), inflater);
+    if (inner) keyId = encryptionKeyIdOf(inner);
+  }
+  tallyEncoding(counts, encoding, keyId);
+  return keyId;
 }
 
-/** @internal Adds one payload, as a protobuf message object, to the counts. */
-export function tallyProtoPayload(counts: PayloadCounts, payload: PayloadProtoNode): void {
-  tallyEncoding(counts, utf8.decode(payload.metadata.encoding), encryptedKeyIdOfProto(payload));
+/**
+ * @internal Adds one payload, as a protobuf message object, to the counts, as {@link tallyPayload} does. Returns the
+ * `binary/encrypted` payload it was counted under (itself, or the one inside it) with its key id; undefined when it is
+ * under no encryption.
+ */
+export function tallyProtoPayload(
+  counts: PayloadCounts,
+  payload: PayloadProtoNode,
+  inflater: CompressionCodec = DEFAULT_INFLATER,
+): { keyId: string; encrypted: Payload } | undefined {
+  const encoding = utf8.decode(payload.metadata.encoding);
+  let found: { keyId: string; encrypted: Payload } | undefined;
+  const keyId = encryptedKeyIdOfProto(payload);
+  if (keyId !== undefined) {
+    found = { keyId, encrypted: payload as Payload };
+  } else if (encoding === ENCODING_ZLIB) {
+    const data = (payload as { data?: unknown }).data;
+    const inner = data instanceof Uint8Array ? encryptedInsideZlib(data, inflater) : undefined;
+    if (inner) found = { keyId: encryptionKeyIdOf(inner)!, encrypted: inner };
+  }
+  tallyEncoding(counts, encoding, found?.keyId);
+  return found;
 }
 
 function tallyEncoding(counts: PayloadCounts, encoding: string | undefined, encryptedKeyId: string | undefined): void {

@@ -2,9 +2,10 @@
  * Decode follows each payload's own markers in either nesting. Go's `NewCodecDataConverter(parent, zlib, encryption)`
  * applies its codecs last to first: it encrypts first and then zlib-wraps, so its payloads are
  * `binary/zlib(serialized binary/encrypted(serialized original))`, while ours are `binary/encrypted(binary/zlib(...))`.
- * The Go-shaped payloads here are built by hand with node:crypto and node:zlib, not by this package's codecs.
+ * The Go-shaped payloads here are built by hand with node:crypto and node:zlib (test/helpers/go-payloads.ts), not by
+ * this package's codecs.
  */
-import { createCipheriv, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import fc from 'fast-check';
@@ -15,6 +16,7 @@ import { EncryptionCodec } from '../../src/codecs/encryption-codec.js';
 import { DecompressedTooLargeError, DecompressionError, DecryptionError } from '../../src/errors.js';
 import { KeyRing } from '../../src/keys/key-ring.js';
 import { caught, expectCodecError, expectNoSecret } from '../helpers/errors.js';
+import { goEncrypted as goEncryptedWith, goPayload as goPayloadWith, goZlib } from '../helpers/go-payloads.js';
 import { testKey } from '../helpers/keys.js';
 import { metadataText, overTheWire, rawPayload, sdkDecode, sdkEncode, serialize, view } from '../helpers/payloads.js';
 
@@ -22,23 +24,9 @@ const KEY = testKey('default');
 const OLD_KEY = testKey('old');
 const keyRing = KeyRing.fromKeys({ default: KEY, old: OLD_KEY }, 'default');
 
-/** A binary/encrypted payload as Go's encryption codec makes it: nonce || AES-256-GCM(serialized payload) || tag. */
-function goEncrypted(payload: Payload, key: Uint8Array = KEY, keyId = 'default'): Payload {
-  const nonce = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, nonce);
-  const body = Buffer.concat([cipher.update(serialize(payload)), cipher.final()]);
-  return rawPayload('binary/encrypted', Buffer.concat([nonce, body, cipher.getAuthTag()]), { 'encryption-key-id': keyId });
-}
-
-/** A binary/zlib payload as Go's ZlibCodec makes it: a zlib stream of the serialized payload. */
-function goZlib(payload: Payload): Payload {
-  return rawPayload('binary/zlib', deflateSync(serialize(payload)));
-}
-
-/** What Go's `NewCodecDataConverter(parent, NewZlibCodec{AlwaysEncode: true}, &EncryptionCodec)` writes. */
-function goPayload(payload: Payload, key: Uint8Array = KEY, keyId = 'default'): Payload {
-  return goZlib(goEncrypted(payload, key, keyId));
-}
+/** Go's payloads ({@link goEncryptedWith}, {@link goPayloadWith}) under the key `default` unless told otherwise. */
+const goEncrypted = (payload: Payload, key: Uint8Array = KEY, keyId = 'default'): Payload => goEncryptedWith(payload, key, keyId);
+const goPayload = (payload: Payload, key: Uint8Array = KEY, keyId = 'default'): Payload => goPayloadWith(payload, key, keyId);
 
 const small = defaultPayloadConverter.toPayload({ source: 'go', count: 3, text: 'héllo ✓' });
 const large = defaultPayloadConverter.toPayload({ rows: Array.from({ length: 200 }, (_, i) => ({ i, status: 'delivered' })) });

@@ -10,6 +10,7 @@ import { EncryptionCodec } from '../../src/codecs/encryption-codec.js';
 import { KeyRing } from '../../src/keys/key-ring.js';
 import { payloadFromJson, payloadToJson, type PayloadJson } from '../../src/payload-json.js';
 import { walkPayloads } from '../../src/rotation/walk-payloads.js';
+import { goPayload } from '../helpers/go-payloads.js';
 import { testKey } from '../helpers/keys.js';
 import { view } from '../helpers/payloads.js';
 
@@ -34,6 +35,8 @@ export function codecWith(activeKeyId: string, keyIds: ReadonlyArray<keyof typeo
 
 const allKeys = codecWith('new', ['old', 'new', 'gone']);
 const compressor = new CompressionCodec({ compressionThreshold: 0 });
+/** Decodes as the library's codecs do: either nesting, ours `encrypted(zlib(x))` or Go's `zlib(encrypted(x))`. */
+const decoder = new CompressionCodec({ innerDecoder: allKeys });
 
 /** A json/plain payload of `value`, as Temporal's default converter makes it. */
 export function plainPayload(value: unknown): Payload {
@@ -48,6 +51,22 @@ export function encrypted(keyId: keyof typeof KEYS, value: unknown, { compress =
     if (Buffer.from(payload.metadata?.encoding ?? []).toString() !== 'binary/zlib') throw new Error('fixture value does not compress');
   }
   return payloadToJson(codecWith(keyId, [keyId]).encryptPayload(payload));
+}
+
+/**
+ * `value` as a Go worker with the Trenova codec writes it under `keyId` with a compression threshold of 0
+ * (`NewCodecDataConverter(parent, zlib{AlwaysEncode: true}, encryption)`: encrypted first, then zlib-wrapped):
+ * `binary/zlib` around `binary/encrypted`, built by hand with node:crypto and node:zlib, in proto3 JSON.
+ */
+export function goCompressed(keyId: keyof typeof KEYS, value: unknown): PayloadJson {
+  return payloadToJson(goPayload(plainPayload(value), KEYS[keyId], keyId));
+}
+
+/** A json/plain payload of `value` in `binary/zlib` (no encryption), in proto3 JSON. */
+export function compressedPlain(value: unknown): PayloadJson {
+  const payload = compressor.compressPayload(plainPayload(value));
+  if (Buffer.from(payload.metadata?.encoding ?? []).toString() !== 'binary/zlib') throw new Error('fixture value does not compress');
+  return payloadToJson(payload);
 }
 
 /** A plain json/plain payload in proto3 JSON. */
@@ -73,7 +92,7 @@ export const b64 = (text: string): string => Buffer.from(text, 'utf8').toString(
 export function decodedByPath(document: unknown): Record<string, ReturnType<typeof view>> {
   const decoded: Record<string, ReturnType<typeof view>> = {};
   walkPayloads(document, (node, path) => {
-    decoded[path] = view(compressor.decompressPayload(allKeys.decryptPayload(payloadFromJson(node, path))));
+    decoded[path] = view(decoder.decompressPayload(allKeys.decryptPayload(payloadFromJson(node, path))));
   });
   return decoded;
 }

@@ -7,10 +7,13 @@ import { memoryIo } from '../helpers/cli.js';
 import { expectNoSecret } from '../helpers/errors.js';
 import { tempDir } from '../helpers/keys.js';
 import { runCli } from './cli-runner.js';
+import { countKeyIds } from '../../src/rotation/index.js';
 import {
   CLI_ENV,
+  compressedPlain,
   decodedByPath,
   encrypted,
+  goCompressed,
   HISTORY_SECRETS,
   KEY_SECRETS,
   KEYS,
@@ -167,6 +170,43 @@ describe('temporal-codec rewrap', () => {
     expect(statSync(broken).mtime.toISOString()).toBe('2024-01-01T00:00:00.000Z');
     expect(keyIds(first)).toEqual(['new']);
     expect(keyIds(last)).toEqual(['new']);
+  });
+
+  it("rewraps Go workers' binary/zlib payloads around binary/encrypted inside the wrapper; a second run changes nothing", async () => {
+    const go = file('go.json', {
+      payloads: [goCompressed('old', { from: 'go' }), goCompressed('new', 2), compressedPlain('z'.repeat(500))],
+    });
+    const gone = file('gone.json', { payloads: [goCompressed('old', 3), goCompressed('gone', 4)] });
+    const before = decodedByPath(json(go));
+    const goneBytes = bytes(gone);
+
+    const dry = await rewrap([go, '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(row(go, '3', 'new:1 old:1', '1', 'would-rewrap'));
+    expect(statSync(go).mtime.toISOString()).toBe('2024-01-01T00:00:00.000Z');
+
+    const result = await rewrap([go, gone]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(row(go, '3', 'new:1 old:1', '1', 'rewrapped'));
+    expect(result.stderr).toContain(
+      `rewrap: ${gone}: no key for encryption-key-id "gone", which 1 payload(s) to rewrap need (the first at ` +
+        'payloads[1]) (ERR_KEY_CONFIG); the file was left unchanged\n',
+    );
+    expect(bytes(gone)).toEqual(goneBytes);
+    const after = json(go) as { payloads: Array<{ metadata: Record<string, string> }> };
+    expect(after.payloads.map((payload) => Buffer.from(payload.metadata.encoding!, 'base64').toString())).toEqual([
+      'binary/zlib',
+      'binary/zlib',
+      'binary/zlib',
+    ]);
+    expect(countKeyIds(after)).toEqual({ total: 3, encrypted: 2, byKeyId: { new: 2 }, compressed: 1, plain: 0, other: 0 });
+    expect(decodedByPath(after)).toEqual(before);
+
+    const once = bytes(go);
+    const again = await rewrap([go]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(row(go, '3', 'new:2', '0', 'unchanged'));
+    expect(bytes(go)).toEqual(once);
   });
 
   it('keeps each file\'s permissions, whatever the umask', async () => {

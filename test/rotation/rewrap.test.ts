@@ -1,10 +1,11 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { inflateSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EncryptionCodec } from '../../src/codecs/encryption-codec.js';
 import { DecryptionError, KeyConfigError, PayloadJsonError } from '../../src/errors.js';
 import { KeyRing } from '../../src/keys/key-ring.js';
-import { payloadFromJson } from '../../src/payload-json.js';
+import { payloadFromJson, payloadToJson } from '../../src/payload-json.js';
 import {
   countKeyIds,
   rewrapJson,
@@ -12,13 +13,17 @@ import {
   RewrapKeyMissingError,
   walkPayloads,
 } from '../../src/rotation/index.js';
+import { createPayloadCodecs } from '../../src/codecs/data-converter.js';
 import { caughtSync, expectCodecError } from '../helpers/errors.js';
-import { serialize } from '../helpers/payloads.js';
+import { goEncrypted, goZlib } from '../helpers/go-payloads.js';
+import { deserialize, sdkDecode, serialize, view } from '../helpers/payloads.js';
 import {
   b64,
   codecWith,
+  compressedPlain,
   decodedByPath,
   encrypted,
+  goCompressed,
   HISTORY_SECRETS,
   innerByPath,
   KEYS,
@@ -343,3 +348,137 @@ describe('rewrapJsonText', () => {
     expect(countKeyIds(JSON.parse(out))).toEqual({ ...countKeyIds(JSON.parse(text)), byKeyId: { new: 30 } });
   });
 });
+
+describe("rewrap: Go workers' payloads (binary/zlib around binary/encrypted)", () => {
+  const VALUES = [{ order: 1, email: 'ada@example.com' }, { order: 2 }, 'top-level old', 'z'.repeat(500)] as const;
+
+  /** Go payloads under `old` and `new`, one of ours under `old`, and an unencrypted binary/zlib payload. */
+  const goDocument = () => ({
+    payloads: [goCompressed('old', VALUES[0]), goCompressed('new', VALUES[1]), encrypted('old', VALUES[2]), compressedPlain(VALUES[3])],
+  });
+
+  /** The layers of a payload in proto3 JSON: each one's encoding (and key id), outermost first; inflates binary/zlib. */
+  function layers(json: { metadata?: Record<string, string>; data?: string }): string[] {
+    const out: string[] = [];
+    let payload = payloadFromJson(json);
+    for (;;) {
+      const encoding = Buffer.from(payload.metadata!.encoding!).toString();
+      const keyId = payload.metadata!['encryption-key-id'];
+      out.push(keyId ? `${encoding}:${Buffer.from(keyId).toString()}` : encoding);
+      if (encoding !== 'binary/zlib') return out;
+      payload = deserialize(inflateSync(payload.data!));
+    }
+  }
+
+  /** What the library's codecs decode each payload to, with the keys of `keyIds` only. */
+  async function libraryDecoded(document: { payloads: unknown[] }, keyIds: ReadonlyArray<'old' | 'new'>) {
+    const codecs = createPayloadCodecs({ keyRing: codecWith('new', keyIds).keyRing });
+    const decoded = await sdkDecode(codecs, document.payloads.map((payload, index) => payloadFromJson(payload, `payloads[${index}]`)));
+    return decoded.map(view);
+  }
+
+  it('re-encrypts the payload inside under the active key, keeps the binary/zlib wrapper, and decodes to the original', async () => {
+    const document = goDocument();
+    const original = await libraryDecoded(document, ['old', 'new']);
+    expect(original).toEqual(VALUES.map((value) => view(plainPayload(value))));
+    const untouched = [JSON.stringify(document.payloads[1]), JSON.stringify(document.payloads[3])];
+
+    const result = rewrapJson(document, { encryptionCodec: codec });
+
+    expect(result).toEqual({
+      activeKeyId: 'new',
+      counts: { total: 4, encrypted: 3, byKeyId: { old: 2, new: 1 }, compressed: 1, plain: 0, other: 0 },
+      rewrapped: 2,
+      rewrappedByKeyId: { old: 2 },
+    });
+    const [goOld, goNew, ours, zlibPlain] = document.payloads;
+    // The nesting is kept: binary/zlib (metadata: the encoding only, as Go writes it) around binary/encrypted, now `new`.
+    expect(Object.keys(goOld!.metadata!)).toEqual(['encoding']);
+    expect(layers(goOld!)).toEqual(['binary/zlib', 'binary/encrypted:new']);
+    expect(layers(ours!)).toEqual(['binary/encrypted:new']);
+    expect([JSON.stringify(goNew), JSON.stringify(zlibPlain)]).toEqual(untouched);
+    // The old key is needed no more: the library decodes everything with the new key alone, to the same payloads.
+    expect(await libraryDecoded(document, ['new'])).toEqual(original);
+    expect(countKeyIds(document)).toEqual({ total: 4, encrypted: 3, byKeyId: { new: 3 }, compressed: 1, plain: 0, other: 0 });
+    expect(JSON.stringify(document)).not.toContain('ada@example.com');
+  });
+
+  it('keeps the plaintext inside byte for byte', () => {
+    const inner = plainPayload({ go: true });
+    const document = { payloads: [payloadToJsonOf(goZlib(goEncrypted(inner, KEYS.old, 'old')))] };
+    rewrapJson(document, { encryptionCodec: codec });
+    const encryptedInside = deserialize(inflateSync(Buffer.from(document.payloads[0]!.data!, 'base64')));
+    const data = Buffer.from(encryptedInside.data!);
+    const decipher = createDecipheriv('aes-256-gcm', KEYS.new, data.subarray(0, 12), { authTagLength: 16 });
+    decipher.setAuthTag(data.subarray(data.length - 16));
+    expect(Buffer.concat([decipher.update(data.subarray(12, data.length - 16)), decipher.final()])).toEqual(Buffer.from(serialize(inner)));
+  });
+
+  it('changes nothing on a second run, and nothing in a dry run', () => {
+    const text = JSON.stringify(goDocument(), null, 2);
+    const dry = rewrapJsonText(text, { encryptionCodec: codec, dryRun: true });
+    expect(dry).toMatchObject({ text, rewrapped: 2, rewrappedByKeyId: { old: 2 } });
+    const document = JSON.parse(text) as ReturnType<typeof goDocument>;
+    expect(rewrapJson(document, { encryptionCodec: codec, dryRun: true }).rewrapped).toBe(2);
+    expect(JSON.stringify(document, null, 2)).toBe(text);
+
+    const once = rewrapJsonText(text, { encryptionCodec: codec });
+    expect(once.rewrapped).toBe(2);
+    expect(once.text).not.toBe(text);
+    const twice = rewrapJsonText(once.text, { encryptionCodec: codec });
+    expect(twice.rewrapped).toBe(0);
+    expect(twice.text).toBe(once.text);
+    expect(decodedByPath(JSON.parse(once.text))).toEqual(decodedByPath(JSON.parse(text)));
+  });
+
+  it('refuses a Go payload under a key id it has no key for, naming it and its path, and changes nothing', () => {
+    const document = { payloads: [goCompressed('old', 1), plain('p'), goCompressed('gone', 2)] };
+    const before = JSON.stringify(document);
+    const error = caughtSync(() => rewrapJson(document, { encryptionCodec: codec })) as RewrapKeyMissingError;
+    expect(error).toBeInstanceOf(RewrapKeyMissingError);
+    expect(error.keyIds).toEqual(['gone']);
+    expect(error.problems).toEqual(['no key for encryption-key-id "gone", which 1 payload(s) to rewrap need (the first at payloads[2])']);
+    expect(JSON.stringify(document)).toBe(before);
+    expect(() => rewrapJsonText(before, { encryptionCodec: codec, dryRun: true })).toThrow(RewrapKeyMissingError);
+  });
+
+  it('fails with ERR_DECRYPTION_FAILED when the payload inside does not decrypt, and changes nothing', () => {
+    const inside = goEncrypted(plainPayload(1), KEYS.old, 'old');
+    inside.data![20]! ^= 1;
+    const document = { payloads: [goCompressed('old', 2), payloadToJsonOf(goZlib(inside))] };
+    const before = JSON.stringify(document);
+    for (const dryRun of [false, true]) {
+      expectCodecError(
+        caughtSync(() => rewrapJson(document, { encryptionCodec: codec, dryRun })),
+        DecryptionError,
+        'ERR_DECRYPTION_FAILED',
+        'decryption operation failed for encryption-key-id "old": the key is not configured, or the payload was ' +
+          'altered or encrypted with a different key',
+      );
+    }
+    expect(JSON.stringify(document)).toBe(before);
+  });
+
+  it('rebuilds every binary/zlib layer around the payload it rewraps', async () => {
+    const document = { payloads: [payloadToJsonOf(goZlib(goZlib(goEncrypted(plainPayload('deep'), KEYS.old, 'old'))))] };
+    expect(rewrapJson(document, { encryptionCodec: codec }).rewrapped).toBe(1);
+    expect(layers(document.payloads[0]!)).toEqual(['binary/zlib', 'binary/zlib', 'binary/encrypted:new']);
+    expect(await libraryDecoded(document, ['new'])).toEqual([view(plainPayload('deep'))]);
+  });
+
+  it('leaves a binary/zlib payload that does not inflate as it is, counted as compressed, and rewraps the others', () => {
+    const goOld = goCompressed('old', 1);
+    const truncated = { ...goOld, data: Buffer.from(goOld.data!, 'base64').subarray(0, 20).toString('base64') };
+    const truncatedText = JSON.stringify(truncated);
+    const text = `{"payloads": [${truncatedText}, ${JSON.stringify(goCompressed('old', 2))}]}`;
+    const result = rewrapJsonText(text, { encryptionCodec: codec });
+    expect(result).toMatchObject({ rewrapped: 1, counts: { total: 2, encrypted: 1, byKeyId: { old: 1 }, compressed: 1 } });
+    expect(result.text.startsWith(`{"payloads": [${truncatedText}, `)).toBe(true);
+    expect(countKeyIds(JSON.parse(result.text))).toMatchObject({ encrypted: 1, byKeyId: { new: 1 }, compressed: 1 });
+  });
+});
+
+/** A payload built by hand, in proto3 JSON. */
+function payloadToJsonOf(payload: Parameters<typeof payloadToJson>[0]) {
+  return payloadToJson(payload) as { metadata: Record<string, string>; data: string };
+}

@@ -1,12 +1,15 @@
+import { deflateSync } from 'node:zlib';
 import { describe, expect, it, vi } from 'vitest';
 import { KeyRing } from '../../src/keys/key-ring.js';
 import { scanWorkflowHistories } from '../../src/rotation/index.js';
 import { ScheduleListingError } from '../../src/rotation/scan.js';
+import { goEncrypted, goZlib } from '../helpers/go-payloads.js';
 import { testKey } from '../helpers/keys.js';
+import { serialize } from '../helpers/payloads.js';
 import { eventsWith, type FakeRun, type FakeSchedule, fakeTemporal, grpcError } from './fake-temporal.js';
 import { EncryptionCodec } from '../../src/codecs/encryption-codec.js';
 import { payloadToJson, type PayloadJson } from '../../src/payload-json.js';
-import { encrypted, foreign, KEYS, plain, plainPayload, searchAttribute } from './fixtures.js';
+import { compressedPlain, encrypted, foreign, goCompressed, KEYS, plain, plainPayload, searchAttribute } from './fixtures.js';
 
 /** `value` encrypted under any key id with `key`, as a codec whose active id is `keyId` writes it. */
 function encryptedUnder(keyId: string, key: Buffer, value: unknown): PayloadJson {
@@ -446,5 +449,93 @@ describe('scanWorkflowHistories: keys served under another spelling', () => {
       ['new', 'active', 'new'],
     ]);
     expect(report.keys[0]).toMatchObject({ configured: true, decrypts: false });
+  });
+});
+
+describe("scanWorkflowHistories: Go workers' payloads (binary/zlib around binary/encrypted)", () => {
+  const byKey = (report: Awaited<ReturnType<typeof scanWorkflowHistories>>, keyId: string) =>
+    report.keys.find((key) => key.keyId === keyId);
+
+  it('counts a Go payload under the key id inside it, checks that key on it, and keeps the key referenced', async () => {
+    const fake = fakeTemporal([
+      { workflowId: 'go-open', open: true, events: eventsWith({ input: [goCompressed('old', { order: 1 })] }) },
+      {
+        workflowId: 'go-closed',
+        open: false,
+        events: eventsWith({ input: [goCompressed('old', { order: 2 })], result: [compressedPlain('z'.repeat(500))] }),
+      },
+      { workflowId: 'ts-new', open: false, events: eventsWith({ input: [encrypted('new', { order: 3 })] }) },
+    ]);
+    const report = await scanWorkflowHistories(fake.client, { keyRing });
+    // The Go payloads count as encrypted under `old`, not as compressed: only the unencrypted binary/zlib one is.
+    expect(report.payloads).toEqual({ total: 4, encrypted: 3, byKeyId: { new: 1, old: 2 }, compressed: 1, plain: 0, other: 0 });
+    expect(byKey(report, 'old')).toEqual({
+      keyId: 'old',
+      verdict: 'referenced',
+      active: false,
+      configured: true,
+      servedBy: 'old',
+      decrypts: true,
+      payloads: 2,
+      openWorkflows: 1,
+      closedWorkflows: 1,
+      schedules: 0,
+    });
+    expect(report.openWorkflowsOnInactiveKeys).toEqual([{ workflowId: 'go-open', runId: 'go-open-run', keyIds: ['old'] }]);
+  });
+
+  it('decrypts the binary/encrypted payload inside as the sample: a wrong key makes the id missing', async () => {
+    const wrongOld = KeyRing.fromKeys({ new: KEYS.new, old: testKey('not the old key') }, 'new');
+    const runs = (): FakeRun[] => [{ workflowId: 'w', open: false, events: eventsWith({ input: [goCompressed('old', 1)] }) }];
+    const wrong = await scanWorkflowHistories(fakeTemporal(runs()).client, { keyRing: wrongOld });
+    expect(byKey(wrong, 'old')).toMatchObject({ verdict: 'missing', configured: true, decrypts: false, payloads: 1 });
+    const withoutOld = KeyRing.fromKeys({ new: KEYS.new }, 'new');
+    const absent = await scanWorkflowHistories(fakeTemporal(runs()).client, { keyRing: withoutOld });
+    expect(byKey(absent, 'old')).toMatchObject({ verdict: 'missing', configured: false, decrypts: undefined, payloads: 1 });
+  });
+
+  it('keeps a key that only a schedule saved by a Go client holds referenced', async () => {
+    const fake = fakeTemporal([{ workflowId: 'w', open: false, events: eventsWith({ input: [encrypted('new', 1)] }) }], {
+      schedules: [{ scheduleId: 'go-nightly', input: [goCompressed('old', { order: 'nightly' })] }],
+    });
+    const report = await scanWorkflowHistories(fake.client, { keyRing });
+    expect(byKey(report, 'old')).toMatchObject({ verdict: 'referenced', decrypts: true, payloads: 1, schedules: 1 });
+    expect(report.schedulesOnInactiveKeys).toEqual([{ scheduleId: 'go-nightly', keyIds: ['old'] }]);
+  });
+
+  it('finds the binary/encrypted payload under several binary/zlib layers, up to the decoder\'s limit', async () => {
+    const inner = goEncrypted(plainPayload(1), KEYS.old, 'old');
+    const twice = payloadToJson(goZlib(goZlib(inner)));
+    const fake = fakeTemporal([{ workflowId: 'w', open: false, events: eventsWith({ input: [twice] }) }]);
+    const report = await scanWorkflowHistories(fake.client, { keyRing });
+    expect(report.payloads).toMatchObject({ encrypted: 1, byKeyId: { old: 1 }, compressed: 0 });
+    expect(byKey(report, 'old')).toMatchObject({ verdict: 'referenced', decrypts: true });
+  });
+
+  it('counts a binary/zlib payload that does not inflate as compressed, by its marker, next to the Go payloads it reads', async () => {
+    const goOld = goCompressed('old', { rows: 'x'.repeat(2000) });
+    const truncated = { ...goOld, data: Buffer.from(goOld.data!, 'base64').subarray(0, 40).toString('base64') };
+    const garbage = { metadata: goOld.metadata, data: Buffer.from('not a zlib stream').toString('base64') };
+    const noData = { metadata: goOld.metadata };
+    const tooDeep = payloadToJson(goZlib(goZlib(goZlib(goZlib(goZlib(goEncrypted(plainPayload(1), KEYS.old, 'old')))))));
+    const fake = fakeTemporal([
+      { workflowId: 'w', open: false, events: eventsWith({ input: [truncated, garbage, noData, tooDeep, goOld] }) },
+    ]);
+    const report = await scanWorkflowHistories(fake.client, { keyRing });
+    expect(report.failures).toEqual([]);
+    expect(report.payloads).toEqual({ total: 5, encrypted: 1, byKeyId: { old: 1 }, compressed: 4, plain: 0, other: 0 });
+    expect(byKey(report, 'old')).toMatchObject({ verdict: 'referenced', decrypts: true, payloads: 1 });
+
+    // Past the cap (maxDecompressedBytes, per layer, as the codecs apply it): not inflated, counted by its marker.
+    const big = deflateSync(serialize(goEncrypted(plainPayload('y'.repeat(5000)), KEYS.old, 'old')));
+    const capped = fakeTemporal([
+      {
+        workflowId: 'w',
+        open: false,
+        events: eventsWith({ input: [{ metadata: goOld.metadata, data: big.toString('base64') }, goCompressed('old', 1)] }),
+      },
+    ]);
+    const small = await scanWorkflowHistories(capped.client, { keyRing, maxDecompressedBytes: 1000 });
+    expect(small.payloads).toMatchObject({ total: 2, encrypted: 1, byKeyId: { old: 1 }, compressed: 1 });
   });
 });

@@ -4,7 +4,19 @@ import { payloadToJson } from '../../src/payload-json.js';
 import protoModule from '@temporalio/proto';
 import { countKeyIds, isPayloadJson, isPayloadProto, walkPayloads, walkProtoPayloads } from '../../src/rotation/index.js';
 import { emptyCounts, tallyProtoPayload } from '../../src/rotation/walk-payloads.js';
-import { b64, encrypted, foreign, plain, plainPayload, REALISTIC_HISTORY_PATHS, realisticHistory } from './fixtures.js';
+import {
+  b64,
+  compressedPlain,
+  encrypted,
+  foreign,
+  goCompressed,
+  plain,
+  plainPayload,
+  REALISTIC_HISTORY_PATHS,
+  realisticHistory,
+} from './fixtures.js';
+
+const { Payload } = protoModule.temporal.api.common.v1;
 import { CompressionCodec } from '../../src/codecs/compression-codec.js';
 
 function paths(document: unknown): string[] {
@@ -152,6 +164,24 @@ describe('countKeyIds', () => {
       compressed: 1,
       plain: 1,
       other: 0,
+    });
+  });
+
+  it("counts a Go worker's binary/zlib payload around binary/encrypted as encrypted under the key id inside it", () => {
+    const document = { payloads: [goCompressed('old', { go: 1 }), goCompressed('new', 2), compressedPlain('z'.repeat(500))] };
+    const counts = { total: 3, encrypted: 2, byKeyId: { old: 1, new: 1 }, compressed: 1, plain: 0, other: 0 };
+    expect(countKeyIds(document)).toEqual(counts);
+    // The same in protobuf message form, as a scan reads it.
+    const proto = emptyCounts();
+    for (const json of document.payloads) {
+      const message = Payload.decode(Payload.encode(Payload.fromObject(json)).finish());
+      tallyProtoPayload(proto, message as unknown as Parameters<typeof tallyProtoPayload>[1]);
+    }
+    expect(proto).toEqual(counts);
+    // With a cap below what the payload inflates to, it is not opened: counted by its marker, as compressed.
+    expect(countKeyIds({ payloads: [goCompressed('old', 'x'.repeat(400))] }, { maxDecompressedBytes: 100 })).toMatchObject({
+      encrypted: 0,
+      compressed: 1,
     });
   });
 
