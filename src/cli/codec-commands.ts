@@ -5,7 +5,7 @@ import { PayloadJsonError } from '../errors.js';
 import { parsePayloadsJson, toPayloadsJson, type UnknownFields } from '../payload-json.js';
 import { parseLocatedJson } from '../rotation/located-json.js';
 import { addCodecFlags, type CodecFlags, codecOptionsFrom } from './codec-options-flags.js';
-import type { CliIo } from './io.js';
+import { CliExit, type CliIo } from './io.js';
 
 const FORMAT_HELP = `
 Input and output are {"payloads": [...]} in proto3 JSON (metadata values and data in base64), the codec
@@ -48,7 +48,14 @@ export function registerCodecCommands(program: Command, io: CliIo): void {
  */
 async function readPayloads(file: string, io: CliIo, unknownFields: UnknownFields = 'reject'): Promise<Payload[]> {
   const name = file === '-' ? 'standard input' : file;
-  const text = await io.readInput(file);
+  let text: string;
+  try {
+    text = await io.readInput(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (typeof code !== 'string') throw error;
+    throw new CliExit(1, `cannot read ${name} (${code === 'ENOENT' ? 'no such file' : code})`);
+  }
   try {
     if (text.replace(/^\uFEFF/, '').trim() === '') {
       throw new PayloadJsonError('', 'the input is empty; expected a {"payloads": [...]} document');

@@ -152,6 +152,12 @@ describe('temporal-codec CLI', () => {
     expect(enc.stderr()).toContain('temporal-codec: standard input: payloads[0].future: unknown field (ERR_INVALID_PAYLOAD_JSON)');
   });
 
+  it('names a file it cannot read, in one line, with exit 1', async () => {
+    const h = harness({ TEMPORAL_ENCRYPTION_KEY: `base64:${KEY_B64}` });
+    expect(await main(['decode', '/nonexistent/payloads.json'], h.io)).toBe(1);
+    expect(h.stderr()).toBe('temporal-codec: cannot read /nonexistent/payloads.json (no such file)\n');
+  });
+
   it('rejects a malformed document with exit 1 and the field path', async () => {
     const h = harness({ TEMPORAL_ENCRYPTION_KEY: `base64:${KEY_B64}` }, '{"payloads":[{"data":"not base64!"}]}');
     expect(await main(['decode'], h.io)).toBe(1);
