@@ -52,18 +52,10 @@ export class DecryptionError extends CodecError {
   }
 }
 
-/**
- * A `binary/zlib` payload is not a complete, valid zlib stream (bad header, checksum, truncation), or a payload nests
- * more layers of this package's encodings than decode follows (see `MAX_DECODE_LAYERS`). `reason` replaces the
- * default explanation; it never holds payload bytes.
- */
+/** A `binary/zlib` payload is not a complete, valid zlib stream (bad header, checksum, truncation). */
 export class DecompressionError extends CodecError {
-  constructor(options?: { cause?: unknown; reason?: string }) {
-    super(
-      'ERR_DECOMPRESSION_FAILED',
-      `decompression failed: ${options?.reason ?? 'the binary/zlib payload is not a valid zlib stream'}`,
-      options,
-    );
+  constructor(options?: { cause?: unknown }) {
+    super('ERR_DECOMPRESSION_FAILED', 'decompression failed: the binary/zlib payload is not a valid zlib stream', options);
   }
 }
 

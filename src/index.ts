@@ -46,7 +46,6 @@ export {
   DEFAULT_COMPRESSION_THRESHOLD,
   DEFAULT_MAX_DECOMPRESSED_BYTES,
   isCompressed,
-  MAX_DECODE_LAYERS,
   type CompressionCodecOptions,
   type InnerPayloadDecoder,
 } from './codecs/compression-codec.js';

@@ -1,9 +1,9 @@
 import { deflateSync, inflateSync } from 'node:zlib';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { ConfigError, DecompressedTooLargeError, DecompressionError } from '../errors.js';
+import { isEncrypted } from './encryption-codec.js';
 import {
   deserializePayload,
-  ENCODING_ENCRYPTED,
   ENCODING_ZLIB,
   METADATA_ENCODING,
   metadataEquals,
@@ -19,16 +19,6 @@ export const DEFAULT_COMPRESSION_THRESHOLD = 1024;
  * payload Temporal could have stored while refusing bombs (deflate reaches ~1000:1).
  */
 export const DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024;
-
-/**
- * The most layers (`binary/zlib` or `binary/encrypted`) that {@link CompressionCodec.decompressPayload} opens in the
- * payload it is given; one more is refused. Real payloads hold two: TypeScript's `encrypted(zlib(x))`, or Go's
- * `zlib(encrypted(x))`. (In the decode order of the SDK, the server and the CLI the encryption codec opens an outer
- * `binary/encrypted` layer before compression sees the payload, so a payload that starts so may hold one more.)
- * Without a bound, a 2 MiB payload of tiny nested layers would cost work quadratic in its size, and each layer may
- * inflate to `maxDecompressedBytes`.
- */
-export const MAX_DECODE_LAYERS = 4;
 
 const ENCODING_ZLIB_BYTES = new TextEncoder().encode(ENCODING_ZLIB);
 
@@ -63,8 +53,7 @@ export interface CompressionCodecOptions {
  * ```text
  * encode: Payload --serialize--> bytes; if size >= threshold and deflate(bytes) is smaller: binary/zlib payload
  * decode: any binary/zlib payload --inflate (Adler-32 checked, capped)--> deserialize --> Payload
- *         repeated while the result is binary/zlib, or binary/encrypted and an innerDecoder is given
- *         (--innerDecoder.decryptPayload-->), at most MAX_DECODE_LAYERS layers
+ *         then, if that is binary/encrypted and an innerDecoder is given, --innerDecoder.decryptPayload--> Payload
  * ```
  *
  * Decode works from each payload's own marker, whatever this codec's threshold says.
@@ -73,7 +62,7 @@ export class CompressionCodec implements PayloadCodec {
   readonly compress: boolean;
   readonly compressionThreshold: number;
   readonly maxDecompressedBytes: number;
-  /** Decrypts the `binary/encrypted` layers decode meets; see {@link CompressionCodecOptions.innerDecoder}. */
+  /** Decrypts the `binary/encrypted` payload decode finds inside; see {@link CompressionCodecOptions.innerDecoder}. */
   readonly innerDecoder: InnerPayloadDecoder | undefined;
 
   constructor(options: CompressionCodecOptions = {}) {
@@ -109,25 +98,17 @@ export class CompressionCodec implements PayloadCodec {
   }
 
   /**
-   * Inflates a `binary/zlib` payload, and the layers inside it while they are `binary/zlib`, or `binary/encrypted`
-   * with an {@link innerDecoder}; returns any other payload unchanged. Errors of the inner decoder pass through as
-   * they are (a `DecryptionError` stays one).
+   * Inflates a `binary/zlib` payload; returns any other payload unchanged. When what it inflates to is
+   * `binary/encrypted` and an {@link innerDecoder} is given, returns what that decrypts (Go's `zlib(encrypted(x))`);
+   * errors of the inner decoder pass through as they are (a `DecryptionError` stays one). No deeper layer is opened:
+   * no codec writes one, and each would let a small payload cost another inflate to the cap. `onInflated` is told
+   * how many bytes the inflate produced, so that a caller can charge that work to a budget (the decrypted payload
+   * can be much smaller than its encrypted form, whose metadata may be padded).
    */
-  decompressPayload(payload: Payload): Payload {
-    let current = payload;
-    for (let layers = 0; ; layers++) {
-      const compressed = isCompressed(current);
-      if (!compressed && !(this.innerDecoder && isEncryptedPayload(current))) return current;
-      if (layers === MAX_DECODE_LAYERS) {
-        // A DecompressionError rather than a DecryptionError: the refusal is about the shape of the nesting, like a
-        // bomb cap, not about a key, and DecryptionError's one fixed text (no oracle) would send an operator looking
-        // for a key that is not missing. Its code is also one every caller already maps (the server answers 422).
-        throw new DecompressionError({
-          reason: `the payload nests more than ${MAX_DECODE_LAYERS} binary/zlib and binary/encrypted layers`,
-        });
-      }
-      current = compressed ? this.inflatePayload(current) : this.innerDecoder!.decryptPayload(current);
-    }
+  decompressPayload(payload: Payload, onInflated?: (bytes: number) => void): Payload {
+    if (!isCompressed(payload)) return payload;
+    const inner = this.inflatePayload(payload, onInflated);
+    return this.innerDecoder && isEncrypted(inner) ? this.innerDecoder.decryptPayload(inner) : inner;
   }
 
   /**
@@ -136,8 +117,9 @@ export class CompressionCodec implements PayloadCodec {
    * use it to reach the `binary/encrypted` payload inside Go's `zlib(encrypted(x))` and to rebuild the layers.
    * Throws `DecompressionError` or `DecompressedTooLargeError`.
    */
-  inflatePayload(payload: Payload): Payload {
+  inflatePayload(payload: Payload, onInflated?: (bytes: number) => void): Payload {
     const inflated = inflateCapped(payload.data ?? new Uint8Array(0), this.maxDecompressedBytes);
+    onInflated?.(inflated.length);
     try {
       return deserializePayload(inflated);
     } catch (cause) {
@@ -149,10 +131,6 @@ export class CompressionCodec implements PayloadCodec {
 /** Whether a payload is `binary/zlib`. */
 export function isCompressed(payload: Payload): boolean {
   return metadataEquals(payload, METADATA_ENCODING, ENCODING_ZLIB);
-}
-
-function isEncryptedPayload(payload: Payload): boolean {
-  return metadataEquals(payload, METADATA_ENCODING, ENCODING_ENCRYPTED);
 }
 
 /**

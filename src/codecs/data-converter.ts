@@ -27,7 +27,7 @@ export interface DataConverterOptions extends CodecOptions {
  * ```
  *
  * Decode also reads Go's order, `zlib(encrypted(x))`: the compression codec decrypts a `binary/encrypted` payload it
- * finds inside a `binary/zlib` one with the encryption codec, and follows at most `MAX_DECODE_LAYERS` layers.
+ * finds inside a `binary/zlib` one with the encryption codec (one layer down, no deeper).
  */
 export function createPayloadCodecs(options: DataConverterOptions = {}): PayloadCodec[] {
   const { keyRing, env, requireActiveKey, ...rest } = options;

@@ -1,6 +1,6 @@
 import { deflateSync } from 'node:zlib';
 import type { Payload } from '@temporalio/common';
-import { type CompressionCodec, isCompressed, MAX_DECODE_LAYERS } from '../codecs/compression-codec.js';
+import type { CompressionCodec } from '../codecs/compression-codec.js';
 import { type EncryptionCodec, isEncrypted } from '../codecs/encryption-codec.js';
 import { serializePayload } from '../codecs/payload-proto.js';
 import { describeKeyId, KeyConfigError } from '../errors.js';
@@ -160,10 +160,10 @@ function rewrapEncrypted(payload: Payload, codec: EncryptionCodec, dryRun: boole
 }
 
 /**
- * A `binary/zlib` payload whose layers hold a `binary/encrypted` payload, with that payload rewrapped
- * ({@link rewrapEncrypted}) and each layer deflated back around it, from the inside out: every field of a layer but
- * its `data` (a new zlib stream of the serialized payload inside) is kept. The counting found the `binary/encrypted`
- * payload with the same inflater, so the layers open here as they did there.
+ * A `binary/zlib` payload that holds a `binary/encrypted` payload (Go's `zlib(encrypted(x))`), with that payload
+ * rewrapped ({@link rewrapEncrypted}) and deflated back: every field of the wrapper but its `data` (a new zlib stream
+ * of the serialized payload inside) is kept. The counting found the `binary/encrypted` payload with the same
+ * inflater, one layer down, as decode opens it.
  */
 function rewrapInsideZlib(
   payload: Payload,
@@ -171,17 +171,10 @@ function rewrapInsideZlib(
   inflater: CompressionCodec,
   dryRun: boolean,
 ): Payload | undefined {
-  const layers: Payload[] = [];
-  let inner = payload;
-  while (isCompressed(inner) && layers.length < MAX_DECODE_LAYERS) {
-    layers.push(inner);
-    inner = inflater.inflatePayload(inner);
-  }
+  const inner = inflater.inflatePayload(payload);
   if (!isEncrypted(inner)) throw new Error('internal error: a binary/zlib payload to rewrap holds no binary/encrypted one');
-  let rebuilt = rewrapEncrypted(inner, codec, dryRun);
-  if (!rebuilt) return undefined;
-  for (const layer of layers.reverse()) rebuilt = { ...layer, data: deflateSync(serializePayload(rebuilt)) };
-  return rebuilt;
+  const rebuilt = rewrapEncrypted(inner, codec, dryRun);
+  return rebuilt && { ...payload, data: deflateSync(serializePayload(rebuilt)) };
 }
 
 /** The re-encrypted payload as JSON, with the keys in the order of `node`'s. */

@@ -206,10 +206,10 @@ export function zlibInflater(maxDecompressedBytes?: number): CompressionCodec {
 }
 
 /**
- * @internal The `binary/encrypted` payload inside a `binary/zlib` payload's layers, found by inflating them as decode
- * does (with the cap, at most `MAX_DECODE_LAYERS`); undefined when what they hold is not `binary/encrypted`, or when
- * they do not inflate (then the payload is counted as damaged `binary/zlib`, by its marker). Only `binary/zlib`
- * payloads are inflated: call it for those alone.
+ * @internal The `binary/encrypted` payload inside a `binary/zlib` payload, found by inflating it as decode does (one
+ * layer, with the cap); undefined when what it holds is not `binary/encrypted`, or when it does not inflate (then the
+ * payload is counted as damaged `binary/zlib`, by its marker). Only `binary/zlib` payloads are inflated: call it for
+ * those alone.
  */
 export function encryptedInsideZlib(zlibData: Uint8Array, inflater: CompressionCodec): Payload | undefined {
   let inner: Payload;

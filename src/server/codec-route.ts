@@ -58,9 +58,10 @@ export interface CodecHandlerOptions {
  * encode: payload --compressPayload (threshold)--> --encryptPayload--> binary/encrypted
  * ```
  *
- * decompressPayload also opens the layers inside a binary/zlib payload (Go's `zlib(encrypted(x))`) with the
- * namespace's own encryption codec as its `innerDecoder`, up to `MAX_DECODE_LAYERS`. The common payload, one
- * encrypted layer around a plain or compressed one, costs a marker check or two more than before.
+ * decompressPayload also opens the binary/encrypted payload inside a binary/zlib one (Go's `zlib(encrypted(x))`) with
+ * the namespace's own encryption codec as its `innerDecoder`. The request's decoded-bytes budget is charged with what
+ * each inflate produced when that is more than the payload that comes out, so a padded inner layer cannot make a
+ * small request inflate without limit.
  */
 export function createCodecHandler(options: CodecHandlerOptions) {
   const { bodyLimit, maxPayloads, maxDecodedBytes, codecsFor, authorize, metrics, fail } = options;
@@ -162,12 +163,17 @@ export function createCodecHandler(options: CodecHandlerOptions) {
     const { compression, encryption } = codecs;
     const out = new Array<Payload>(payloads.length);
     let decodedBytes = 0;
+    let inflatedBytes = 0;
+    const onInflated = (bytes: number): void => {
+      inflatedBytes = bytes;
+    };
     for (let i = 0; i < payloads.length; i++) {
       const payload = payloads[i]!;
       const keyId = encryption ? encryptionKeyIdOf(payload) : undefined;
       let decoded: Payload;
+      inflatedBytes = 0;
       try {
-        decoded = compression.decompressPayload(encryption ? encryption.decryptPayload(payload) : payload);
+        decoded = compression.decompressPayload(encryption ? encryption.decryptPayload(payload) : payload, onInflated);
       } catch (error) {
         const failure = payloadError(error, i);
         if (!failure) throw error;
@@ -175,7 +181,7 @@ export function createCodecHandler(options: CodecHandlerOptions) {
         throw failure;
       }
       // Each payload is capped by maxDecompressedBytes; this caps a request of many bombs just under that cap.
-      decodedBytes += sizeOf(decoded);
+      decodedBytes += Math.max(sizeOf(decoded), inflatedBytes);
       if (decodedBytes > maxDecodedBytes) {
         throw new HttpError(
           'decoded_too_large',

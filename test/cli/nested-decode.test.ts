@@ -2,29 +2,19 @@
  * `temporal-codec decode` reads Go's payloads, `binary/zlib(serialized binary/encrypted(serialized x))` (the Go SDK's
  * codec list (zlib, encryption) encrypts first), built here by hand with node:crypto and node:zlib.
  */
-import { createCipheriv, randomBytes } from 'node:crypto';
-import { deflateSync } from 'node:zlib';
-import protoModule from '@temporalio/proto';
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { payloadToJson } from '../../src/payload-json.js';
 import { memoryIo } from '../helpers/cli.js';
+import { goPayload as goPayloadOf } from '../helpers/go-payloads.js';
+import { rawPayload } from '../helpers/payloads.js';
 
-const PayloadMessage = protoModule.temporal.api.common.v1.Payload;
 const KEY = randomBytes(32);
 const b64 = (bytes: Uint8Array | string) => Buffer.from(bytes).toString('base64');
-const serialize = (payload: protoModule.temporal.api.common.v1.IPayload) => PayloadMessage.encode(payload).finish();
 
-function goPayload(text: string, keyId: string, key: Uint8Array) {
-  const original = { metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from(text) };
-  const nonce = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, nonce);
-  const body = Buffer.concat([cipher.update(serialize(original)), cipher.final()]);
-  const encrypted = {
-    metadata: { encoding: Buffer.from('binary/encrypted'), 'encryption-key-id': Buffer.from(keyId) },
-    data: Buffer.concat([nonce, body, cipher.getAuthTag()]),
-  };
-  return { metadata: { encoding: b64('binary/zlib') }, data: b64(deflateSync(serialize(encrypted))) };
-}
+/** A Go payload (test/helpers/go-payloads.ts) of a json/plain payload, in proto3 JSON. */
+const goPayload = (text: string, keyId: string, key: Uint8Array) => payloadToJson(goPayloadOf(rawPayload('json/plain', text), key, keyId));
 
 describe('temporal-codec decode of Go payloads', () => {
   it('decodes zlib(encrypted(x)) to x, and fails one under an unknown inner key id naming it', async () => {

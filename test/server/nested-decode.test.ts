@@ -3,13 +3,12 @@
  * `(zlib, encryption)` encrypts first) as well as ours, `encrypted(zlib(x))`. The Go-shaped payloads are built by hand
  * with node:crypto and node:zlib, exactly as the Go SDK lays them out.
  */
-import { createCipheriv, randomBytes } from 'node:crypto';
-import { deflateSync } from 'node:zlib';
+import { randomBytes } from 'node:crypto';
 import type { Payload } from '@temporalio/common';
-import protoModule from '@temporalio/proto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EncryptionCodec, KeyRing } from '../../src/index.js';
 import { buildCodecSet, type NamespaceKeyMap } from '../../src/server/namespaces.js';
+import { goEncrypted as goEncryptedWith, goPayload as goPayloadWith, goZlib } from '../helpers/go-payloads.js';
 import { codecHeaders } from './auth-helpers.js';
 import {
   KEY_DEFAULT,
@@ -22,33 +21,11 @@ import {
   type TestServer,
 } from './helpers.js';
 
-const PayloadMessage = protoModule.temporal.api.common.v1.Payload;
-const utf8 = new TextEncoder();
-
-function serialize(payload: Payload): Uint8Array {
-  return PayloadMessage.encode(payload as protoModule.temporal.api.common.v1.IPayload).finish();
-}
-
-/** Go's encryption codec: nonce || AES-256-GCM(serialized payload) || tag, the key id in the metadata. */
-function goEncrypted(payload: Payload, key: Uint8Array = KEY_DEFAULT, keyId = 'default'): Payload {
-  const nonce = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, nonce);
-  const body = Buffer.concat([cipher.update(serialize(payload)), cipher.final()]);
-  return {
-    metadata: { encoding: utf8.encode('binary/encrypted'), 'encryption-key-id': utf8.encode(keyId) },
-    data: Buffer.concat([nonce, body, cipher.getAuthTag()]),
-  };
-}
-
-/** Go's ZlibCodec: a zlib stream of the serialized payload. */
-function goZlib(payload: Payload): Payload {
-  return { metadata: { encoding: utf8.encode('binary/zlib') }, data: deflateSync(serialize(payload)) };
-}
-
-/** What `NewCodecDataConverter(parent, NewZlibCodec{AlwaysEncode: true}, &EncryptionCodec)` writes. */
-function goPayload(payload: Payload, key: Uint8Array = KEY_DEFAULT, keyId = 'default'): Payload {
-  return goZlib(goEncrypted(payload, key, keyId));
-}
+/** Go's payloads (test/helpers/go-payloads.ts) under the key `default` unless told otherwise. */
+const goEncrypted = (payload: Payload, key: Uint8Array = KEY_DEFAULT, keyId = 'default'): Payload =>
+  goEncryptedWith(payload, key, keyId);
+const goPayload = (payload: Payload, key: Uint8Array = KEY_DEFAULT, keyId = 'default'): Payload =>
+  goPayloadWith(payload, key, keyId);
 
 /** The JSON values of the payloads of a /decode answer. */
 function values(body: { payloads: { metadata: Record<string, string>; data?: string }[] }): unknown[] {
@@ -86,22 +63,17 @@ describe('/decode of nested payloads', () => {
     expect(values(response.json())).toEqual([{ from: 'go', n: 1 }, { from: 'go', key: 'old' }, { big: 'y'.repeat(5000) }, 'plain']);
   });
 
-  it('answers a payload nesting more than 4 layers with 422 decompression_failed', async () => {
-    const s = await server();
-    const atLimit = goZlib(goEncrypted(goZlib(goEncrypted(jsonPayload('deep')))));
-    const ok = await postJson(s, '/decode', { payloads: [payloadJson(atLimit)] });
-    expect(ok.status, ok.text).toBe(200);
-    expect(values(ok.json())).toEqual(['deep']);
-
-    const response = await postJson(s, '/decode', { payloads: [payloadJson(jsonPayload(1)), payloadJson(goZlib(atLimit))] });
-    expect(response.status).toBe(422);
-    expect(response.statusText).toBe('Unprocessable Entity: decompression failed');
-    expect(response.json()).toEqual({
-      error: {
-        code: 'decompression_failed',
-        message: 'payloads[1]: decompression failed: the payload nests more than 4 binary/zlib and binary/encrypted layers',
-      },
-    });
+  it('charges what a padded inner layer inflates to against --max-decoded-bytes, not the small payload inside', async () => {
+    const s = await server({ maxDecodedBytes: 1024 * 1024 });
+    const padded = goEncrypted(jsonPayload('small'));
+    padded.metadata!.pad = new Uint8Array(600_000);
+    const one = await postJson(s, '/decode', { payloads: [payloadJson(goZlib(padded))] });
+    expect(one.status, one.text).toBe(200);
+    expect(values(one.json())).toEqual(['small']);
+    // Two of them inflate 1.2 MB for a few hundred bytes of answer: refused, as two 600 KB plain payloads would be.
+    const two = await postJson(s, '/decode', { payloads: [payloadJson(goZlib(padded)), payloadJson(goZlib(padded))] });
+    expect(two.status).toBe(413);
+    expect(two.json().error.code).toBe('decoded_too_large');
   });
 
   it('answers an inner layer under an unknown key with 422 decryption_failed naming the inner key id, not the data', async () => {
@@ -123,10 +95,9 @@ describe('/decode of nested payloads', () => {
     }
   });
 
-  it('applies --max-decompressed-bytes to an inner binary/zlib layer', async () => {
+  it("applies --max-decompressed-bytes to Go's binary/zlib layer", async () => {
     const s = await server({}, { codecs: testCodecs({ maxDecompressedBytes: 20_000 }) });
-    const inner = goZlib(jsonPayload('z'.repeat(50_000)));
-    const response = await postJson(s, '/decode', { payloads: [payloadJson(goPayload(inner))] });
+    const response = await postJson(s, '/decode', { payloads: [payloadJson(goPayload(jsonPayload('z'.repeat(50_000))))] });
     expect(response.status).toBe(422);
     expect(response.json().error).toEqual({
       code: 'decompressed_too_large',
