@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeyConfigError } from '../errors.js';
+import { looksLikeKeyValue } from './key-material.js';
 import { KEY_ID_RULE, validKeyId } from './load-key-ring.js';
 
 /**
@@ -10,8 +11,6 @@ import { KEY_ID_RULE, validKeyId } from './load-key-ring.js';
  */
 export const ACTIVE_KEY_ID_FILE = '.active-key-id';
 
-/** A `base64:` or `hex:` key value, or bare base64 of 32 bytes (what `openssl rand -base64 32` prints). */
-const LOOKS_LIKE_KEY = /^(base64:|hex:)|^[A-Za-z0-9+/]{43}=$/;
 
 /**
  * The key id `DIR/.active-key-id` names, or undefined when the file does not exist; throws a {@link KeyConfigError}
@@ -32,8 +31,8 @@ export function readActiveKeyIdFile(keysDir: string): string | undefined {
   if (!validKeyId(text)) {
     throw new KeyConfigError([`${path} must hold one key id (${KEY_ID_RULE})`]);
   }
-  // A key pasted where its id belongs would be printed by the tools and written into every payload's metadata.
-  if (LOOKS_LIKE_KEY.test(text)) {
+  // The form alone here; loadKeyRing also compares the id with the keys it loads (a text key has no form).
+  if (looksLikeKeyValue(text)) {
     throw new KeyConfigError([`${path} holds what looks like a key value, not a key id: write the key id there`]);
   }
   return text;

@@ -10,10 +10,12 @@ export type ParsedKey =
 
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
 /**
- * A whole `NAME=value` line (or `export NAME=value`), as `temporal-codec keygen` prints it: written into a key file or
- * a secret as it is, its first 32 bytes would be the variable's name, the same predictable "key" for every id.
+ * A whole `TEMPORAL_ENCRYPTION_KEY...=value` line (or `export ...`), as `temporal-codec keygen` prints it: written
+ * into a key file or a secret as it is, its first 32 bytes would be the variable's name, the same predictable "key"
+ * for every id. Only this project's own variable names: any other text of 32 bytes or more is a key (the wire
+ * format), `openssl rand -base64 32` output and passphrases with `=` included.
  */
-const ASSIGNMENT = /^(export\s+)?[A-Za-z_][A-Za-z0-9_.-]*=/;
+export const KEY_ASSIGNMENT = /^(export\s+)?TEMPORAL_ENCRYPTION_KEY\w*=/;
 const BASE64_TEXT = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /**
@@ -45,7 +47,7 @@ export function parseKeyValue(value: string, source: string): ParsedKey {
     }
     return { ok: true, key: Buffer.from(text, 'hex') };
   }
-  if (ASSIGNMENT.test(value)) {
+  if (KEY_ASSIGNMENT.test(value)) {
     return {
       ok: false,
       problem: `${source} holds a whole NAME=value line, not a key value: store the value alone (keygen --value-only)`,
@@ -71,6 +73,23 @@ export function parseKeyValue(value: string, source: string): ParsedKey {
     };
   }
   return { ok: true, key };
+}
+
+/** A `base64:` or `hex:` key value, or bare base64 of 32 bytes (what `openssl rand -base64 32` prints). */
+const KEY_VALUE_FORM = /^(base64:|hex:)|^[A-Za-z0-9+/]{43}=$/;
+
+/**
+ * Whether text meant as a key id is a key value instead: a form only key values take ({@link KEY_ASSIGNMENT},
+ * `base64:`, `hex:`, bare base64 of 32 bytes), or text whose first 32 bytes are one of `keys`. A key pasted where its
+ * id belongs would be printed by the tools and written into every payload's metadata.
+ */
+export function looksLikeKeyValue(text: string, keys: Iterable<Uint8Array> = []): boolean {
+  if (KEY_ASSIGNMENT.test(text) || KEY_VALUE_FORM.test(text)) return true;
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length < KEY_LENGTH) return false;
+  const head = bytes.subarray(0, KEY_LENGTH);
+  for (const key of keys) if (head.equals(key)) return true;
+  return false;
 }
 
 const FINGERPRINT_LABEL = 'temporal-payload-codec fingerprint';

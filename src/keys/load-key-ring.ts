@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeKeyId, KeyConfigError } from '../errors.js';
-import { parseKeyValue } from './key-material.js';
+import { looksLikeKeyValue, parseKeyValue } from './key-material.js';
 import { environmentAliasOf, type KeySource, KeyRing, makeEntry } from './key-ring.js';
 
 /** The variable whose key serves every key id that has no variable of its own. */
@@ -122,11 +122,20 @@ export function loadKeyRing(options: LoadKeyRingOptions = {}): KeyRing {
     }
   }
 
+  // A key value given as the active id (pasted into --key-id, the config file or DIR/.active-key-id) would be printed
+  // and written into every payload's metadata: refused, and never repeated in a message.
+  const loadedKeys = [...keys.values(), ...(fallback ? [fallback] : [])].map((entry) => entry.key);
+  const activeIsKeyValue = looksLikeKeyValue(activeKeyId, loadedKeys);
+  if (activeIsKeyValue) {
+    problems.push('the active key id (encryptionKeyID) looks like a key value, not a key id: give the key id');
+  }
+
   const ring = new KeyRing(activeKeyId, keys, fallback);
   // Malformed values that would have served the active id were reported already. The alias counts only where the
   // wire format tries it: PROD_EU can serve prod-eu, but DEFAULT never serves default.
   const activeAlias = environmentAliasOf(activeKeyId);
   const activeAlreadyReported =
+    activeIsKeyValue ||
     !validKeyId(activeKeyId) ||
     malformed.has(activeKeyId) ||
     (activeAlias !== undefined && malformed.has(activeAlias)) ||

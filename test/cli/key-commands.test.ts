@@ -133,6 +133,19 @@ describe('temporal-codec keys', () => {
       );
     }
 
+    // keygen's whole line, and a text key (no form of its own: recognised as one of the loaded keys).
+    const line = (await run(['keygen', '--id', 'new'])).stdout;
+    const text = (await run(['keygen', '--format', 'text', '--value-only'])).stdout.trim();
+    writeFileSync(join(dir, 'texty'), `${text}\n`);
+    for (const pasted of [line, text]) {
+      writeFileSync(join(dir, '.active-key-id'), pasted.endsWith('\n') ? pasted : `${pasted}\n`);
+      const refused = await run(['keys', '--check', '--keys-dir', dir]);
+      expect(refused.code).toBe(1);
+      expect(refused.stdout + refused.stderr).not.toContain(pasted.trim().slice(-20));
+      expect(refused.stderr).toMatch(/looks like a key value/);
+    }
+    writeFileSync(join(dir, 'texty'), `${b64(testKey('other'))}\n`);
+
     writeFileSync(join(dir, '.active-key-id'), 'two ids\n');
     const bad = await run(['keys', '--check', '--keys-dir', dir]);
     expect(bad.code).toBe(1);

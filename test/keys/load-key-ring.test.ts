@@ -122,6 +122,16 @@ describe('loadKeyRing from the environment', () => {
     expect(error.problems).toEqual([expect.stringMatching(/^no key for the active key id "default"/)]);
   });
 
+  it('refuses an active key id that is a key value, and never repeats it', () => {
+    const text = textKey('active-as-key', 32);
+    for (const activeKeyId of [text, `hex:${testKey('h').toString('hex')}`, `TEMPORAL_ENCRYPTION_KEY_x=${text}`]) {
+      const error = loadError({ env: { TEMPORAL_ENCRYPTION_KEY_k: text }, encryptionKeyID: activeKeyId }, [activeKeyId, text]);
+      expect(error.problems).toEqual([
+        'the active key id (encryptionKeyID) looks like a key value, not a key id: give the key id',
+      ]);
+    }
+  });
+
   it('refuses a text value shorter than 32 bytes', () => {
     const short = textKey('short', 31);
     const error = loadError({ env: { TEMPORAL_ENCRYPTION_KEY_default: short } }, [short]);
