@@ -191,8 +191,8 @@ export function countKeyIds(value: unknown, options: CountKeyIdsOptions = {}): P
 }
 
 /**
- * The codec the rotation tools inflate with: no `innerDecoder`, so `decompressPayload` stops at a `binary/encrypted`
- * layer and returns it (the tools hold the keys elsewhere, and must see the layer, not its plaintext).
+ * The codec the rotation tools inflate with (`inflatePayload`, one layer): they look for the `binary/encrypted` layer
+ * inside, never its plaintext (the keys are the caller's).
  */
 const DEFAULT_INFLATER = new CompressionCodec({ compress: false });
 
@@ -214,7 +214,7 @@ export function zlibInflater(maxDecompressedBytes?: number): CompressionCodec {
 export function encryptedInsideZlib(zlibData: Uint8Array, inflater: CompressionCodec): Payload | undefined {
   let inner: Payload;
   try {
-    inner = inflater.decompressPayload({ metadata: { [METADATA_ENCODING]: ENCODING_ZLIB_BYTES }, data: zlibData });
+    inner = inflater.inflatePayload({ data: zlibData });
   } catch (error) {
     if (error instanceof DecompressionError || error instanceof DecompressedTooLargeError) return undefined;
     throw error;
@@ -222,7 +222,6 @@ export function encryptedInsideZlib(zlibData: Uint8Array, inflater: CompressionC
   return encryptionKeyIdOf(inner) === undefined ? undefined : inner;
 }
 
-const ENCODING_ZLIB_BYTES = new TextEncoder().encode(ENCODING_ZLIB);
 
 /** @internal A zeroed {@link PayloadCounts}; `byKeyId` has no prototype, so any key id is a plain entry. */
 export function emptyCounts(): PayloadCounts {

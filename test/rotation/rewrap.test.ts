@@ -466,6 +466,15 @@ describe("rewrap: Go workers' payloads (binary/zlib around binary/encrypted)", (
     expect(JSON.stringify(document)).toBe(before);
   });
 
+  it('leaves a Go payload that inflates past maxDecompressedBytes as it is, as scan counts it, and rewraps the others', () => {
+    const big = payloadToJsonOf(goZlib(goEncrypted(plainPayload('y'.repeat(5000)), KEYS.old, 'old')));
+    const document = { payloads: [big, goCompressed('old', 1)] };
+    const before = JSON.stringify(big);
+    const result = rewrapJson(document, { encryptionCodec: codec, maxDecompressedBytes: 1000 });
+    expect(result).toMatchObject({ rewrapped: 1, counts: { total: 2, encrypted: 1, compressed: 1 } });
+    expect(JSON.stringify(document.payloads[0])).toBe(before);
+  });
+
   it('leaves a binary/zlib payload that does not inflate as it is, counted as compressed, and rewraps the others', () => {
     const goOld = goCompressed('old', 1);
     const truncated = { ...goOld, data: Buffer.from(goOld.data!, 'base64').subarray(0, 20).toString('base64') };
