@@ -103,19 +103,24 @@ export class CompressionCodec implements PayloadCodec {
    * errors of the inner decoder pass through as they are (a `DecryptionError` stays one). No deeper layer is opened:
    * no codec writes one, and each would let a small payload cost another inflate to the cap. `onInflated` is told
    * how many bytes the inflate produced, so that a caller can charge that work to a budget (the decrypted payload
-   * can be much smaller than its encrypted form, whose metadata may be padded).
+   * can be much smaller than its encrypted form, whose metadata may be padded), and what it inflated to (whose key id
+   * a caller may count).
    */
-  decompressPayload(payload: Payload, onInflated?: (bytes: number) => void): Payload {
+  decompressPayload(payload: Payload, onInflated?: (bytes: number, inflated: Payload) => void): Payload {
     if (!isCompressed(payload)) return payload;
-    const inner = this.inflatePayload(payload, onInflated);
+    let bytes = 0;
+    const inner = this.inflatePayload(payload, (inflated) => {
+      bytes = inflated;
+    });
+    onInflated?.(bytes, inner);
     return this.innerDecoder && isEncrypted(inner) ? this.innerDecoder.decryptPayload(inner) : inner;
   }
 
   /**
    * Opens exactly one `binary/zlib` layer: the payload serialized in its zlib stream (inflated with the cap, Adler-32
    * checked), whatever that payload is. The caller checks the marker ({@link isCompressed}). The key rotation tools
-   * use it to reach the `binary/encrypted` payload inside Go's `zlib(encrypted(x))` and to rebuild the layers.
-   * Throws `DecompressionError` or `DecompressedTooLargeError`.
+   * use it to reach the `binary/encrypted` payload inside Go's `zlib(encrypted(x))`. `onInflated` is told how many
+   * bytes the stream inflated to. Throws `DecompressionError` or `DecompressedTooLargeError`.
    */
   inflatePayload(payload: Payload, onInflated?: (bytes: number) => void): Payload {
     const inflated = inflateCapped(payload.data ?? new Uint8Array(0), this.maxDecompressedBytes);

@@ -164,14 +164,18 @@ export function createCodecHandler(options: CodecHandlerOptions) {
     const out = new Array<Payload>(payloads.length);
     let decodedBytes = 0;
     let inflatedBytes = 0;
-    const onInflated = (bytes: number): void => {
+    let innerKeyId: string | undefined;
+    const onInflated = (bytes: number, inflated: Payload): void => {
       inflatedBytes = bytes;
+      // Go's zlib(encrypted(x)): the key id that opened it is the one inside, for the metrics and the request line.
+      innerKeyId = encryption ? encryptionKeyIdOf(inflated) : undefined;
     };
     for (let i = 0; i < payloads.length; i++) {
       const payload = payloads[i]!;
       const keyId = encryption ? encryptionKeyIdOf(payload) : undefined;
       let decoded: Payload;
       inflatedBytes = 0;
+      innerKeyId = undefined;
       try {
         decoded = compression.decompressPayload(encryption ? encryption.decryptPayload(payload) : payload, onInflated);
       } catch (error) {
@@ -189,7 +193,8 @@ export function createCodecHandler(options: CodecHandlerOptions) {
             'send fewer payloads per request',
         );
       }
-      const label = keyId === undefined ? 'none' : codecs.keyLabel(keyId);
+      const usedKeyId = keyId ?? innerKeyId;
+      const label = usedKeyId === undefined ? 'none' : codecs.keyLabel(usedKeyId);
       byKey.set(label, (byKey.get(label) ?? 0) + 1);
       out[i] = decoded;
     }

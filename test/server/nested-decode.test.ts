@@ -95,6 +95,15 @@ describe('/decode of nested payloads', () => {
     }
   });
 
+  it("counts a Go payload under the key id inside it, in the metrics and on the request line", async () => {
+    const s = await server();
+    const response = await postJson(s, '/decode', { payloads: [payloadJson(goPayload(jsonPayload(1), KEY_OLD, 'old'))] });
+    expect(response.status, response.text).toBe(200);
+    const text = await s.codecServer.metrics.registry.metrics();
+    expect(text).toMatch(/temporal_codec_payloads_total\{operation="decode",namespace="[^"]*",key_id="old"\} 1/);
+    expect(text).not.toMatch(/temporal_codec_payloads_total\{operation="decode",[^}]*key_id="none"\}/);
+  });
+
   it("applies --max-decompressed-bytes to Go's binary/zlib layer", async () => {
     const s = await server({}, { codecs: testCodecs({ maxDecompressedBytes: 20_000 }) });
     const response = await postJson(s, '/decode', { payloads: [payloadJson(goPayload(jsonPayload('z'.repeat(50_000))))] });
