@@ -69,7 +69,8 @@ export function parseKeyValue(value: string, source: string): ParsedKey {
       key,
       warning:
         `${source} is ${bytes.length} bytes of text; only its first ${KEY_LENGTH} bytes are used as the key ` +
-        '(write "base64:<44 characters>" to use all of a generated key)',
+        '(as a Go codec reading the text does; where only this package reads the variable, "base64:<44 characters>" ' +
+        'uses all of a generated key)',
     };
   }
   return { ok: true, key };

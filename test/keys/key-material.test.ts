@@ -51,7 +51,8 @@ describe('parseKeyValue', () => {
     expect(parsed.key).toEqual(Buffer.from(text, 'utf8').subarray(0, KEY_LENGTH));
     expect(parsed.warning).toBe(
       `${SOURCE} is 33 bytes of text; only its first 32 bytes are used as the key ` +
-        '(write "base64:<44 characters>" to use all of a generated key)',
+        '(as a Go codec reading the text does; where only this package reads the variable, "base64:<44 characters>" ' +
+        'uses all of a generated key)',
     );
   });
 

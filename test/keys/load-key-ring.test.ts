@@ -104,9 +104,11 @@ describe('loadKeyRing from the environment', () => {
     const { warnings } = load({ env: { TEMPORAL_ENCRYPTION_KEY_default: long, TEMPORAL_ENCRYPTION_KEY: textKey('f', 40) } });
     expect(warnings).toEqual([
       'environment variable TEMPORAL_ENCRYPTION_KEY is 40 bytes of text; only its first 32 bytes are used as the key ' +
-        '(write "base64:<44 characters>" to use all of a generated key)',
+        '(as a Go codec reading the text does; where only this package reads the variable, "base64:<44 characters>" ' +
+        'uses all of a generated key)',
       'environment variable TEMPORAL_ENCRYPTION_KEY_default is 48 bytes of text; only its first 32 bytes are used as ' +
-        'the key (write "base64:<44 characters>" to use all of a generated key)',
+        'the key (as a Go codec reading the text does; where only this package reads the variable, ' +
+        '"base64:<44 characters>" uses all of a generated key)',
     ]);
     for (const warning of warnings) expectNoSecret(warning, [long, textKey('f', 40)]);
   });
@@ -408,7 +410,8 @@ describe('loadKeyRing from a keys directory', () => {
     expect(await holdsKey(ring, 'production', Buffer.from(long).subarray(0, 32))).toBe(true);
     expect(warnings).toEqual([
       `key file ${join(dir, 'production')} is 500 bytes of text; only its first 32 bytes are used as the key ` +
-        '(write "base64:<44 characters>" to use all of a generated key)',
+        '(as a Go codec reading the text does; where only this package reads the variable, "base64:<44 characters>" ' +
+        'uses all of a generated key)',
     ]);
     const fromEnv = load({ env: { TEMPORAL_ENCRYPTION_KEY_production: long }, encryptionKeyID: 'production' });
     expect(fromEnv.ring.fingerprint('production')).toBe(ring.fingerprint('production'));
