@@ -48,6 +48,7 @@ export {
   isCompressed,
   type CompressionCodecOptions,
   type InnerPayloadDecoder,
+  type OnInflated,
 } from './codecs/compression-codec.js';
 export {
   ENCODING_ENCRYPTED,

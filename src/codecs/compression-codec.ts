@@ -22,6 +22,9 @@ export const DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024;
 
 const ENCODING_ZLIB_BYTES = new TextEncoder().encode(ENCODING_ZLIB);
 
+/** Told, after an inflate, how many bytes it produced and the payload they held. */
+export type OnInflated = (bytes: number, inflated: Payload) => void;
+
 /** Opens one `binary/encrypted` payload, as `EncryptionCodec.decryptPayload` does. */
 export interface InnerPayloadDecoder {
   /** The payload inside a `binary/encrypted` payload; throws when it cannot be decrypted. */
@@ -106,13 +109,9 @@ export class CompressionCodec implements PayloadCodec {
    * can be much smaller than its encrypted form, whose metadata may be padded), and what it inflated to (whose key id
    * a caller may count).
    */
-  decompressPayload(payload: Payload, onInflated?: (bytes: number, inflated: Payload) => void): Payload {
+  decompressPayload(payload: Payload, onInflated?: OnInflated): Payload {
     if (!isCompressed(payload)) return payload;
-    let bytes = 0;
-    const inner = this.inflatePayload(payload, (inflated) => {
-      bytes = inflated;
-    });
-    onInflated?.(bytes, inner);
+    const inner = this.inflatePayload(payload, onInflated);
     return this.innerDecoder && isEncrypted(inner) ? this.innerDecoder.decryptPayload(inner) : inner;
   }
 
@@ -122,14 +121,16 @@ export class CompressionCodec implements PayloadCodec {
    * use it to reach the `binary/encrypted` payload inside Go's `zlib(encrypted(x))`. `onInflated` is told how many
    * bytes the stream inflated to. Throws `DecompressionError` or `DecompressedTooLargeError`.
    */
-  inflatePayload(payload: Payload, onInflated?: (bytes: number) => void): Payload {
+  inflatePayload(payload: Payload, onInflated?: OnInflated): Payload {
     const inflated = inflateCapped(payload.data ?? new Uint8Array(0), this.maxDecompressedBytes);
-    onInflated?.(inflated.length);
+    let inner: Payload;
     try {
-      return deserializePayload(inflated);
+      inner = deserializePayload(inflated);
     } catch (cause) {
       throw new DecompressionError({ cause });
     }
+    onInflated?.(inflated.length, inner);
+    return inner;
   }
 }
 

@@ -237,14 +237,13 @@ export class ScanTally {
     // The ids that matter are those payloads carry and the active one. A key's own spelling (`2026_11`) is a row only
     // when the key serves none of them: listing it next to the `2026-11` it serves would call the active key, or one
     // that payloads need, unreferenced.
-    // A key held under two spellings (`prod-eu` and `PROD_EU`, the same bytes) serves through either: compared by
-    // fingerprint, the spelling no payload names is not idle either.
+    // Compared by fingerprint, so a key held under two spellings (`prod-eu` and `PROD_EU`, the same bytes) is in use
+    // under both.
     const needed = new Set([this.activeKeyId, ...this.#byKeyId.keys()]);
-    const described = keyRing.describe();
-    const serving = new Set([...needed].map((keyId) => keyRing.servingKeyId(keyId)));
-    const servingFingerprints = new Set(described.filter((key) => serving.has(key.keyId)).map((key) => key.fingerprint));
-    const idle = described
-      .filter((key) => !serving.has(key.keyId) && !needed.has(key.keyId) && !servingFingerprints.has(key.fingerprint))
+    const inUse = new Set([...needed].map((keyId) => keyRing.fingerprint(keyId)));
+    const idle = keyRing
+      .describe()
+      .filter((key) => !needed.has(key.keyId) && !inUse.has(key.fingerprint))
       .map((key) => key.keyId);
     const keys = [...needed, ...idle].sort(compare).map((keyId): KeyScanReport => {
       const tally = this.#byKeyId.get(keyId) ?? emptyKeyTally();

@@ -12,7 +12,7 @@ import {
  * methods instead of the async, array-allocating `PayloadCodec` interface.
  */
 export interface ServerCodecs {
-  /** Decode follows the layers inside a `binary/zlib` payload, decrypting with `encryption` (its `innerDecoder`). */
+  /** Decode opens the `binary/encrypted` payload inside a `binary/zlib` one with `encryption` (its `innerDecoder`). */
   compression: CompressionCodec;
   /** Absent when encryption is disabled: decode then passes `binary/encrypted` payloads through unchanged. */
   encryption?: EncryptionCodec;

@@ -182,7 +182,7 @@ export function buildCodecSet(
     const ring = keyRing.restrictedTo(namespaceKeyIds(entry, keyRing), entry.activeKeyId ?? keyRing.activeKeyId);
     const codecs = createServerCodecs({ ...codecOptions, keyRing: ring });
     const encryption = new NamespaceEncryptionCodec(ring, namespace);
-    // The layers inside a binary/zlib payload (Go's zlib(encrypted(x))) are decrypted by the same restricted codec,
+    // The binary/encrypted payload inside a binary/zlib one (Go's zlib(encrypted(x))) is decrypted by the same codec,
     // so an inner key id outside the namespace is refused as an outer one is (forbidden_key, not a decryption error).
     const { compress, compressionThreshold, maxDecompressedBytes } = codecs.compression;
     const compression = new CompressionCodec({
