@@ -11,13 +11,12 @@ import { KEY_ID_RULE, validKeyId } from './load-key-ring.js';
  */
 export const ACTIVE_KEY_ID_FILE = '.active-key-id';
 
-
 /**
  * The key id `DIR/.active-key-id` names, or undefined when the file does not exist; throws a {@link KeyConfigError}
  * naming the file when it cannot be read or does not hold one valid key id. The one reader of the file, shared by
  * `temporal-codec serve` and the key tools, so that they agree on which key is active.
  */
-export function readActiveKeyIdFile(keysDir: string): string | undefined {
+function readActiveKeyIdFile(keysDir: string): string | undefined {
   const path = join(keysDir, ACTIVE_KEY_ID_FILE);
   let text: string;
   try {
