@@ -46,8 +46,9 @@ without authentication, unless --allow-unauthenticated says a proxy in front of 
 Without --namespace-keys every namespace shares one key ring, and the namespace is only a label the caller sends:
 a namespace limit (a token's namespaces, JWT permissions, --anonymous-decode-namespaces) decides what a caller may
 ask for, not which payloads it can decode (a warning at start-up says so). Off loopback,
---anonymous-decode-namespaces without --namespace-keys would let anyone decode every namespace: it needs
---allow-unauthenticated.
+--anonymous-decode-namespaces needs --allow-unauthenticated whenever it would let anyone decode another
+namespace's payloads: without --namespace-keys, or with namespace keys that give an anonymous namespace a key
+another namespace's entry (or the "*" entry) also opens.
 
 Examples:
   TEMPORAL_ENCRYPTION_KEY_default=base64:... temporal-codec serve --cors-origins http://localhost:8233
@@ -89,7 +90,7 @@ const OPTIONS: readonly (readonly [flags: string, description: string, variable:
   ['--jwt-permissions-claim <name>', 'claim with "<namespace>:<role>" permissions; default permissions', SERVE_ENV.jwtPermissionsClaim],
   ['--jwt-token-source <source>', 'access (Authorization), id (Authorization-Extras) or either; default access', SERVE_ENV.jwtTokenSource],
   ['--jwks-timeout <duration>', 'time one fetch of the discovery document or key set may take; default 3s', SERVE_ENV.jwksTimeout],
-  ['--anonymous-decode-namespaces <list>', 'namespaces anyone may decode in without a token (off loopback: needs --namespace-keys or --allow-unauthenticated); default none', SERVE_ENV.anonymousDecodeNamespaces],
+  ['--anonymous-decode-namespaces <list>', 'namespaces anyone may decode in without a token (off loopback: needs keys of its own under --namespace-keys, or --allow-unauthenticated); default none', SERVE_ENV.anonymousDecodeNamespaces],
   ['--namespace-keys <file>', 'per-namespace key ids and active key (YAML or JSON)', SERVE_ENV.namespaceKeys],
 ];
 

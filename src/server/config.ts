@@ -13,7 +13,14 @@ import {
 import { type AuthSettings, readAuthSettings } from './auth/auth-config.js';
 import { type Env, isLoopback, SERVE_ENV, type ServeFlags, SettingsReader } from './config-source.js';
 import { type KeySource, loadServerKeyRing } from './key-reload.js';
-import { type NamespaceKeyMap, namespaceKeyProblems, readNamespaceKeys } from './namespaces.js';
+import {
+  type AnonymousKeySharing,
+  anonymousKeySharing,
+  type NamespaceKeyMap,
+  namespaceKeyProblems,
+  OTHER_NAMESPACES,
+  readNamespaceKeys,
+} from './namespaces.js';
 import { formatSize, parseDuration, parseSize } from './units.js';
 
 /** What one codec server instance needs: limits, timeouts, CORS and TLS. No process concerns. */
@@ -176,18 +183,13 @@ export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig 
   }
   // Namespaces share one key ring only when no namespace keys were given (broken ones are reported already).
   const sharedKeyRing = codec.enableEncryption && !namespaceKeys && problems.length === problemsBeforeNamespaces;
-  if (auth && sharedKeyRing) {
-    const source = reader.given('anonymousDecodeNamespaces')?.source ?? '--anonymous-decode-namespaces';
-    checkNamespaceIsolation(auth, { host, allowUnauthenticated, anonymousSource: source }, problems, warnings);
-  }
-  // Off loopback, anonymous decoding over a shared key ring is what --allow-unauthenticated allows (see above).
-  const anonymousOpensAll = sharedKeyRing && (auth?.anonymousDecode.length ?? 0) > 0 && !isLoopback(host);
-  if (auth && allowUnauthenticated && !anonymousOpensAll) {
-    warnings.push('--allow-unauthenticated has no effect: authentication is configured and every request needs it');
-  }
+  const anonymousSource = reader.given('anonymousDecodeNamespaces')?.source ?? '--anonymous-decode-namespaces';
+  const where = { host, allowUnauthenticated, anonymousSource };
+  if (auth && sharedKeyRing) checkNamespaceIsolation(auth, where, problems, warnings);
 
   let keyRing: KeyRing | undefined;
   let keySource: KeySource | undefined;
+  let sharing: AnonymousKeySharing[] = [];
   // Keys depend on the codec options (keysDir, encryptionKeyID): with those broken, a key problem would mislead.
   if (codec.enableEncryption && codecOk) {
     const { keysDir, encryptionKeyID } = codec;
@@ -195,10 +197,22 @@ export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig 
     try {
       keyRing = loadServerKeyRing(keySource, (warning) => warnings.push(warning));
       if (namespaceKeys) problems.push(...namespaceKeyProblems(namespaceKeys, keyRing));
+      // On loopback only local callers can reach it; with the mapping broken, what it shares would mislead.
+      if (namespaceKeys && auth && !isLoopback(host) && problems.length === problemsBeforeNamespaces) {
+        sharing = anonymousKeySharing(namespaceKeys, keyRing, auth.anonymousDecode);
+      }
     } catch (error) {
       if (error instanceof KeyConfigError) problems.push(...error.problems);
       else throw error;
     }
+  }
+
+  if (auth && sharing.length > 0) checkAnonymousKeySharing(auth, sharing, where, problems, warnings);
+  // Off loopback, anonymous decoding of other namespaces' payloads is what --allow-unauthenticated allows (see above).
+  const anonymousOpensOthers =
+    (auth?.anonymousDecode.length ?? 0) > 0 && !isLoopback(host) && (sharedKeyRing || sharing.length > 0);
+  if (auth && allowUnauthenticated && !anonymousOpensOthers) {
+    warnings.push('--allow-unauthenticated has no effect: authentication is configured and every request needs it');
   }
 
   if (problems.length > 0) throw new ServeConfigError(problems);
@@ -266,6 +280,75 @@ function checkNamespaceIsolation(
       "shares one key ring, so a caller allowed to decode in one namespace decodes any namespace's payloads by " +
       `sending that namespace in X-Namespace. Limited to some namespaces here: ${limits.join('; ')}`,
   );
+}
+
+/**
+ * With namespace keys, anonymous decoding stays within its namespaces only if no other namespace's entry opens the
+ * same keys: the namespace is a label the caller sends, so a key an anonymous namespace shares lets anyone decode the
+ * other namespace's payloads under it. Off loopback, that is the open oracle {@link checkNamespaceIsolation} refuses
+ * without namespace keys, and is refused the same way unless `--allow-unauthenticated`; with it, a warning says what
+ * anyone can decode. `sharing` comes from {@link anonymousKeySharing}.
+ */
+function checkAnonymousKeySharing(
+  auth: AuthSettings,
+  sharing: readonly AnonymousKeySharing[],
+  where: { host: string; allowUnauthenticated: boolean; anonymousSource: string; refusing?: string },
+  problems: string[],
+  warnings: string[],
+): void {
+  const shared = sharing.map(describeSharing).join('; ');
+  if (where.allowUnauthenticated) {
+    warnings.push(
+      `anyone who can reach the server decodes other namespaces' payloads through ${where.anonymousSource}, as ` +
+        `--allow-unauthenticated allows. Shared: ${shared}`,
+    );
+    return;
+  }
+  const anonymous = auth.anonymousDecode.map((namespace) => JSON.stringify(namespace)).join(', ');
+  problems.push(
+    `${where.refusing ?? `refusing to listen on ${where.host}`} with ${where.anonymousSource} (${anonymous}) and ` +
+      'namespace keys it shares ' +
+      "with other namespaces: anyone who can reach the server decodes those namespaces' payloads by sending an " +
+      `anonymous namespace in X-Namespace. Shared: ${shared}. Give each anonymous namespace keys of its own that no ` +
+      `other namespace opens (${NAMESPACE_KEYS_SETTING}), or pass --allow-unauthenticated ` +
+      `(${SERVE_ENV.allowUnauthenticated}=true) to accept that anyone who can reach it decodes those payloads`,
+  );
+}
+
+/**
+ * What a reloaded key ring must not break: every key id a namespace names is in it, and (off loopback, without
+ * `--allow-unauthenticated`) it gives no anonymous-decode namespace a key that another namespace opens, the check
+ * start-up makes (see {@link checkAnonymousKeySharing}). A key set with problems is rejected and the old one kept.
+ */
+export function reloadedKeyRingProblems(config: ServeConfig, ring: KeyRing): string[] {
+  const { namespaceKeys, auth, host, allowUnauthenticated } = config;
+  if (!namespaceKeys) return [];
+  const problems = namespaceKeyProblems(namespaceKeys, ring);
+  if (problems.length > 0 || !auth || isLoopback(host) || allowUnauthenticated) return problems;
+  const sharing = anonymousKeySharing(namespaceKeys, ring, auth.anonymousDecode);
+  if (sharing.length > 0) {
+    const where = {
+      host,
+      allowUnauthenticated,
+      anonymousSource: '--anonymous-decode-namespaces',
+      refusing: `refusing keys that would open other namespaces' payloads to anonymous callers on ${host}`,
+    };
+    checkAnonymousKeySharing(auth, sharing, where, problems, []);
+  }
+  return problems;
+}
+
+/** `"public" opens key id "prod-2026" of namespace "orders"`: ids and namespaces only, never a key. */
+function describeSharing({ namespace, throughOtherEntry, otherEntry, keys }: AnonymousKeySharing): string {
+  const ids = keys.map(({ keyId, as }) =>
+    as === undefined ? JSON.stringify(keyId) : `${JSON.stringify(keyId)} (as ${JSON.stringify(as)}, the same key)`,
+  );
+  const anonymous = `${JSON.stringify(namespace)}${throughOtherEntry ? ' (through the "*" entry)' : ''}`;
+  const other =
+    otherEntry === OTHER_NAMESPACES
+      ? 'every namespace without an entry of its own (the "*" entry)'
+      : `namespace ${JSON.stringify(otherEntry)}`;
+  return `${anonymous} opens key ${ids.length === 1 ? 'id' : 'ids'} ${ids.join(', ')} of ${other}`;
 }
 
 /** The key variables only: a reload reads them again, and nothing else of the environment needs keeping. */

@@ -6,11 +6,11 @@ import { createCodecServer } from './app.js';
 import { createAccessControl } from './auth/auth-config.js';
 import { askPrimaryForMetrics, runPrimary, serveClusterMetrics } from './cluster.js';
 import type { CodecsLookup } from './codec-route.js';
-import type { LoadedServeConfig } from './config.js';
+import { type LoadedServeConfig, reloadedKeyRingProblems } from './config.js';
 import { KeyReloader, loadServerKeyRing } from './key-reload.js';
 import { createLogger } from './logging.js';
 import { ServerMetrics } from './metrics.js';
-import { buildCodecSet, namespaceKeyProblems } from './namespaces.js';
+import { buildCodecSet } from './namespaces.js';
 
 /** How `runServe` meets the process. */
 export interface RunServeOptions {
@@ -119,7 +119,8 @@ async function runWorker(loaded: LoadedServeConfig, logger: Logger, stderr: (tex
 
 /**
  * The codecs, and when encryption is on the reloader that swaps them when the keys change. Namespace keys are checked
- * against every new key set: one that lacks a key a namespace uses is rejected like a malformed one.
+ * against every new key set (see reloadedKeyRingProblems): one that lacks a key a namespace uses, or that would let
+ * anonymous callers open another namespace's payloads, is rejected like a malformed one.
  */
 function createKeys(
   loaded: LoadedServeConfig,
@@ -133,7 +134,7 @@ function createKeys(
     initial: { ...build(keyRing), keyRing },
     load: (onWarning) => loadServerKeyRing(keySource, onWarning),
     build: (ring) => {
-      const problems = config.namespaceKeys ? namespaceKeyProblems(config.namespaceKeys, ring) : [];
+      const problems = reloadedKeyRingProblems(config, ring);
       if (problems.length > 0) throw new KeyConfigError(problems);
       return build(ring);
     },

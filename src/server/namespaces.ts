@@ -130,6 +130,60 @@ export function namespaceKeyProblems(map: NamespaceKeyMap, ring: KeyRing): strin
   return problems;
 }
 
+/** Keys an anonymous-decode namespace opens that the entry of a namespace closed to anonymous callers also opens. */
+export interface AnonymousKeySharing {
+  /** The anonymous-decode namespace. */
+  namespace: string;
+  /** It has no entry of its own: the `"*"` entry serves it. */
+  throughOtherEntry: boolean;
+  /** The other entry: a namespace, or {@link OTHER_NAMESPACES} for every namespace without an entry of its own. */
+  otherEntry: string;
+  /** The other entry's key ids whose keys it opens, each with its own id for that key when that differs. */
+  keys: { keyId: string; as?: string }[];
+}
+
+/**
+ * Where anonymous decoding reaches payloads of namespaces nobody may decode in anonymously: the keys (not only the
+ * key ids) an anonymous namespace's ring holds that another entry's ring holds too. Keys are compared by fingerprint,
+ * since a payload's key id is not authenticated: a caller who may use a key under one id decrypts payloads written
+ * under any other id of it (an id served by `TEMPORAL_ENCRYPTION_KEY`, an environment-safe alias, a value given twice).
+ * The `"*"` entry always counts as another namespace's: it serves every namespace without an entry, and only the
+ * listed ones are anonymous. So an anonymous namespace without an entry shares every key of the `"*"` entry, and one
+ * without either has no keys at all (404). Call {@link namespaceKeyProblems} first.
+ */
+export function anonymousKeySharing(
+  map: NamespaceKeyMap,
+  ring: KeyRing,
+  anonymous: readonly string[],
+): AnonymousKeySharing[] {
+  const open = new Set(anonymous);
+  const keysOf = (entry: NamespaceKeys) =>
+    namespaceKeyIds(entry, ring).flatMap((keyId) => {
+      const fingerprint = ring.fingerprint(keyId);
+      return fingerprint === undefined ? [] : [{ keyId, fingerprint }];
+    });
+  const found: AnonymousKeySharing[] = [];
+  for (const namespace of open) {
+    const own = map.get(namespace);
+    const entry = own ?? map.get(OTHER_NAMESPACES);
+    if (!entry) continue;
+    const ownKeys = keysOf(entry);
+    const ownIds = new Set(ownKeys.map(({ keyId }) => keyId));
+    const opened = new Map<string, string>();
+    for (const { keyId, fingerprint } of ownKeys) if (!opened.has(fingerprint)) opened.set(fingerprint, keyId);
+    for (const [otherEntry, other] of map) {
+      if (otherEntry === namespace || (otherEntry !== OTHER_NAMESPACES && open.has(otherEntry))) continue;
+      const keys = keysOf(other).flatMap(({ keyId, fingerprint }) => {
+        const as = opened.get(fingerprint);
+        if (as === undefined) return [];
+        return [ownIds.has(keyId) ? { keyId } : { keyId, as }];
+      });
+      if (keys.length > 0) found.push({ namespace, throughOtherEntry: !own, otherEntry, keys });
+    }
+  }
+  return found;
+}
+
 /** An encryption codec that decodes only payloads of its namespace's key ids, refusing others by name. */
 class NamespaceEncryptionCodec extends EncryptionCodec {
   readonly #where: string;

@@ -6,7 +6,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { tokenDigest } from '../../src/server/auth/static-tokens.js';
-import { type LoadedServeConfig, loadServeConfig, ServeConfigError, type ServeFlags } from '../../src/server/config.js';
+import { loadKeyRing } from '../../src/keys/load-key-ring.js';
+import {
+  type LoadedServeConfig,
+  loadServeConfig,
+  reloadedKeyRingProblems,
+  ServeConfigError,
+  type ServeFlags,
+} from '../../src/server/config.js';
 import { call, jsonPayload, payloadJson } from './helpers.js';
 
 const KEY_ENV = { TEMPORAL_ENCRYPTION_KEY_default: `base64:${Buffer.alloc(32, 7).toString('base64')}` };
@@ -199,6 +206,146 @@ describe('namespace limits without namespace keys', () => {
     expect(isolationWarnings(load({ namespaceKeys }, { TEMPORAL_CODEC_AUTH_TOKENS: tokens, ...jwt }).loaded)).toEqual([]);
     const plain = { TEMPORAL_CODEC_AUTH_TOKENS: TOKENS_JSON, TEMPORAL_CODEC_ENABLE_ENCRYPTION: 'false' };
     expect(isolationWarnings(load({}, plain).loaded)).toEqual([]);
+  });
+});
+
+describe('anonymous decoding with namespace keys', () => {
+  const key = () => `base64:${randomBytes(32).toString('base64')}`;
+  const RING_ENV = {
+    TEMPORAL_CODEC_AUTH_TOKENS: TOKENS_JSON,
+    'TEMPORAL_ENCRYPTION_KEY_prod-2025': key(),
+    'TEMPORAL_ENCRYPTION_KEY_prod-2026': key(),
+    'TEMPORAL_ENCRYPTION_KEY_pub-1': key(),
+  };
+  const mapFile = (map: Record<string, { keyIds: string[]; activeKeyId?: string }>) =>
+    tempFile('namespaces.json', JSON.stringify(map));
+  const refusal = (host: string, source: string, anonymous: string, shared: string) =>
+    `refusing to listen on ${host} with ${source} (${anonymous}) and namespace keys it shares with other namespaces: ` +
+    "anyone who can reach the server decodes those namespaces' payloads by sending an anonymous namespace in " +
+    `X-Namespace. Shared: ${shared}. Give each anonymous namespace keys of its own that no other namespace opens ` +
+    '(--namespace-keys or a namespaces section in --config), or pass --allow-unauthenticated ' +
+    '(TEMPORAL_CODEC_ALLOW_UNAUTHENTICATED=true) to accept that anyone who can reach it decodes those payloads';
+  const NO_EFFECT = '--allow-unauthenticated has no effect: authentication is configured and every request needs it';
+  const EVERY_OTHER = 'every namespace without an entry of its own (the "*" entry)';
+  const STAR = { '*': { keyIds: ['*'] } };
+  const OVERLAP = {
+    public: { keyIds: ['prod*'], activeKeyId: 'prod-2025' },
+    orders: { keyIds: ['prod-2026'], activeKeyId: 'prod-2026' },
+  };
+
+  it('refuses off loopback an anonymous namespace served by the "*" entry, which every unlisted namespace uses', () => {
+    const flags = { host: '0.0.0.0', anonymousDecodeNamespaces: 'public', namespaceKeys: mapFile(STAR) };
+    expect(load(flags, RING_ENV).problems).toEqual([
+      refusal(
+        '0.0.0.0',
+        '--anonymous-decode-namespaces',
+        '"public"',
+        `"public" (through the "*" entry) opens key ids "default", "prod-2025", "prod-2026", "pub-1" of ${EVERY_OTHER}`,
+      ),
+    ]);
+  });
+
+  it("refuses off loopback an anonymous namespace whose key ids or patterns open another namespace's keys", () => {
+    // public's prod* opens orders' prod-2026; prod-2025 is public's alone.
+    const env = { ...RING_ENV, TEMPORAL_CODEC_ANONYMOUS_DECODE_NAMESPACES: 'public' };
+    expect(load({ host: '10.1.2.3', namespaceKeys: mapFile(OVERLAP) }, env).problems).toEqual([
+      refusal(
+        '10.1.2.3',
+        'TEMPORAL_CODEC_ANONYMOUS_DECODE_NAMESPACES',
+        '"public"',
+        '"public" opens key id "prod-2026" of namespace "orders"',
+      ),
+    ]);
+    // The other way round: the "*" entry's pattern opens the anonymous namespace's own key.
+    const star = {
+      public: { keyIds: ['pub-1'], activeKeyId: 'pub-1' },
+      '*': { keyIds: ['p*'], activeKeyId: 'prod-2026' },
+    };
+    const flags = { host: '0.0.0.0', anonymousDecodeNamespaces: 'public', namespaceKeys: mapFile(star) };
+    expect(load(flags, RING_ENV).problems).toEqual([
+      refusal('0.0.0.0', '--anonymous-decode-namespaces', '"public"', `"public" opens key id "pub-1" of ${EVERY_OTHER}`),
+    ]);
+  });
+
+  it('counts one key under two key ids as shared, since the key id in a payload is not authenticated', () => {
+    // Neither id has a key of its own: TEMPORAL_ENCRYPTION_KEY serves both.
+    const map = {
+      public: { keyIds: ['pub-x'], activeKeyId: 'pub-x' },
+      orders: { keyIds: ['ord-x'], activeKeyId: 'ord-x' },
+    };
+    const flags = { host: '0.0.0.0', anonymousDecodeNamespaces: 'public', namespaceKeys: mapFile(map) };
+    expect(load(flags, { ...RING_ENV, TEMPORAL_ENCRYPTION_KEY: key() }).problems).toEqual([
+      refusal(
+        '0.0.0.0',
+        '--anonymous-decode-namespaces',
+        '"public"',
+        '"public" opens key id "ord-x" (as "pub-x", the same key) of namespace "orders"',
+      ),
+    ]);
+  });
+
+  it('starts off loopback when no namespace closed to anonymous callers opens an anonymous namespace\'s keys', () => {
+    const map = {
+      public: { keyIds: ['pub-1'], activeKeyId: 'pub-1' },
+      // Shares pub-1 only with another anonymous namespace, whose payloads anyone may decode anyway.
+      sandbox: { keyIds: ['pub-1', 'default'], activeKeyId: 'default' },
+      orders: { keyIds: ['prod*'], activeKeyId: 'prod-2026' },
+      '*': { keyIds: ['prod-2025'], activeKeyId: 'prod-2025' },
+    };
+    const flags = { host: '0.0.0.0', anonymousDecodeNamespaces: 'public, sandbox', namespaceKeys: mapFile(map) };
+    expect(load(flags, RING_ENV).problems).toEqual([]);
+    // Without a "*" entry, a namespace without an entry has no keys at all (404): nothing to share.
+    const { '*': _other, ...listed } = map;
+    const anonymousDecodeNamespaces = 'public, sandbox, playground';
+    expect(load({ ...flags, anonymousDecodeNamespaces, namespaceKeys: mapFile(listed) }, RING_ENV).problems).toEqual([]);
+  });
+
+  it('starts on loopback with shared keys, as before: only local callers can reach it', () => {
+    for (const map of [STAR, OVERLAP]) {
+      const { loaded, problems } = load({ anonymousDecodeNamespaces: 'public', namespaceKeys: mapFile(map) }, RING_ENV);
+      expect(problems).toEqual([]);
+      expect(loaded!.warnings).toEqual([]);
+    }
+  });
+
+  it('starts off loopback with shared keys given --allow-unauthenticated, warning what anyone decodes', () => {
+    const flags = { host: '0.0.0.0', anonymousDecodeNamespaces: 'public', allowUnauthenticated: true };
+    const allowed = load({ ...flags, namespaceKeys: mapFile(OVERLAP) }, RING_ENV);
+    expect(allowed.problems).toEqual([]);
+    expect(allowed.loaded!.warnings).not.toContain(NO_EFFECT);
+    expect(allowed.loaded!.warnings).toContain(
+      "anyone who can reach the server decodes other namespaces' payloads through --anonymous-decode-namespaces, " +
+        'as --allow-unauthenticated allows. Shared: "public" opens key id "prod-2026" of namespace "orders"',
+    );
+    // Keys of its own: the flag allows nothing that authentication would refuse.
+    const own = {
+      public: { keyIds: ['pub-1'], activeKeyId: 'pub-1' },
+      orders: { keyIds: ['prod*'], activeKeyId: 'prod-2026' },
+    };
+    expect(load({ ...flags, namespaceKeys: mapFile(own) }, RING_ENV).loaded!.warnings).toContain(NO_EFFECT);
+  });
+
+  it('rejects a reloaded key set that gives an anonymous namespace a key another namespace opens', () => {
+    const own = {
+      public: { keyIds: ['pub*'], activeKeyId: 'pub-1' },
+      orders: { keyIds: ['prod*'], activeKeyId: 'prod-2026' },
+    };
+    const flags = { host: '0.0.0.0', anonymousDecodeNamespaces: 'public', namespaceKeys: mapFile(own) };
+    const { loaded, problems } = load(flags, RING_ENV);
+    expect(problems).toEqual([]);
+    const config = loaded!.config;
+    const ringOf = (env: Record<string, string>) => loadKeyRing({ env: { ...KEY_ENV, ...env } });
+    expect(reloadedKeyRingProblems(config, ringOf(RING_ENV))).toEqual([]);
+    // A new key file pub-2 holding orders' prod-2026 key: anyone could then decode orders' payloads as "public".
+    const reloaded = ringOf({ ...RING_ENV, 'TEMPORAL_ENCRYPTION_KEY_pub-2': RING_ENV['TEMPORAL_ENCRYPTION_KEY_prod-2026'] });
+    expect(reloadedKeyRingProblems(config, reloaded)).toEqual([
+      refusal('0.0.0.0', '--anonymous-decode-namespaces', '"public"', '"public" opens key id "prod-2026" (as "pub-2", the same key) of namespace "orders"')
+        .replace('refusing to listen on 0.0.0.0', "refusing keys that would open other namespaces' payloads to anonymous callers on 0.0.0.0"),
+    ]);
+    // With --allow-unauthenticated the operator accepted that; on loopback only local callers reach it.
+    for (const other of [{ allowUnauthenticated: true }, { host: '127.0.0.1' }]) {
+      expect(reloadedKeyRingProblems({ ...config, ...other }, reloaded)).toEqual([]);
+    }
   });
 });
 
