@@ -24,7 +24,9 @@ export function registerKeyCommands(program: Command, io: CliIo): void {
       '\nPrints TEMPORAL_ENCRYPTION_KEY_<id>=<value> on stdout and the key\'s fingerprint on stderr.\n' +
         'Use --format text when a Go codec that reads the same variable as text (the Trenova application\'s) must\n' +
         'agree on the key: it does not know "base64:". The 32 characters (base64url of 24 random bytes) are the key\n' +
-        'as they are, 192 bits of randomness. Store the key in your secret manager; never commit it.',
+        'as they are, 192 bits of randomness. Store the key in your secret manager; never commit it.\n' +
+        'An id with characters a variable name cannot hold (prod-2025) is printed in the spelling this package also\n' +
+        'reads (PROD_2025), with a warning: Go workers do not read it. Ids of letters, digits and _ work everywhere.',
     )
     .action((flags: { id: string; format: 'base64' | 'text'; valueOnly?: boolean }) => {
       if (!validKeyId(flags.id)) throw new CliExit(2, `--id must be ${KEY_ID_RULE}`);
@@ -39,8 +41,17 @@ export function registerKeyCommands(program: Command, io: CliIo): void {
         value = `base64:${key.toString('base64')}`;
       }
       // The spelling the key ring looks the id up under, so that the printed variable is the one that serves it.
-      const name = environmentAliasOf(flags.id) ?? flags.id;
-      io.stdout(flags.valueOnly ? `${value}\n` : `${FALLBACK_KEY_VARIABLE}_${name}=${value}\n`);
+      const alias = environmentAliasOf(flags.id);
+      if (alias !== undefined) {
+        // The Trenova Go codec looks the key up under the id as written, which a shell cannot even export.
+        io.stderr(
+          `warning: key id "${flags.id}" has characters a variable name cannot hold, so its key is in ` +
+            `${FALLBACK_KEY_VARIABLE}_${alias}, which only this package reads: a Go worker looks up ` +
+            `${FALLBACK_KEY_VARIABLE}_${flags.id} (which a shell cannot set) and will not find it; key ids of ` +
+            'letters, digits and _ work everywhere\n',
+        );
+      }
+      io.stdout(flags.valueOnly ? `${value}\n` : `${FALLBACK_KEY_VARIABLE}_${alias ?? flags.id}=${value}\n`);
       io.stderr(`key id "${flags.id}", fingerprint ${keyFingerprint(key)}\n`);
     });
 
@@ -48,11 +59,20 @@ export function registerKeyCommands(program: Command, io: CliIo): void {
     program
       .command('keys')
       .description('list the configured key ids, their sources and fingerprints (never key material)')
-      .option('--check', 'exit 1 on any problem: a bad key, a missing active key, or a warning')
+      .option(
+        '--check',
+        'exit 1 on a problem (a bad key, no key for the active key id, two keys for one id); warnings are printed ' +
+          'and do not fail',
+      )
+      .option(
+        '--strict',
+        'as --check, and exit 1 on a warning too (a text key longer than 32 bytes, an empty key variable)',
+      )
       .option('--json', 'print JSON instead of a table')
       .option('--key-id <id>', 'the active key id (default: DIR/.active-key-id of --keys-dir, else "default")'),
     { encoding: false },
-  ).action((flags: CodecFlags & { check?: boolean; json?: boolean }) => {
+  ).action((flags: CodecFlags & { check?: boolean; strict?: boolean; json?: boolean }) => {
+    const check = flags.check === true || flags.strict === true;
     const warnings: string[] = [];
     let ring;
     try {
@@ -62,7 +82,7 @@ export function registerKeyCommands(program: Command, io: CliIo): void {
         env: io.env,
         keysDir: options.keysDir,
         encryptionKeyID: options.encryptionKeyID,
-        requireActiveKey: flags.check === true,
+        requireActiveKey: check,
         onWarning: (message) => warnings.push(message),
       });
     } catch (error) {
@@ -81,9 +101,13 @@ export function registerKeyCommands(program: Command, io: CliIo): void {
       io.stdout(`active key id: ${ring.activeKeyId}${activeFound ? '' : ' (NO KEY: encoding will fail)'}\n`);
       for (const warning of warnings) io.stderr(`warning: ${warning}\n`);
     }
-    if (flags.check) {
-      if (warnings.length > 0) throw new CliExit(1, `${warnings.length} warning(s) in the key configuration`);
-      io.stderr('keys: ok\n');
+    if (check) {
+      // A warning is about a key that works (the Trenova guide's 44-character text keys, of which the Go codec also
+      // takes the first 32 bytes): a CI check fails on it only when asked to.
+      if (flags.strict && warnings.length > 0) {
+        throw new CliExit(1, `${warnings.length} warning(s) in the key configuration (--strict)`);
+      }
+      io.stderr(warnings.length > 0 ? `keys: ok (${warnings.length} warning(s))\n` : 'keys: ok\n');
     }
   });
 }

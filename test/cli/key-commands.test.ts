@@ -212,6 +212,28 @@ describe('temporal-codec keygen', () => {
     );
   });
 
+  // Bug: `keygen --id prod-2025` printed TEMPORAL_ENCRYPTION_KEY_PROD_2025 without a word that only this package
+  // reads that spelling: a Go worker looks the key up under TEMPORAL_ENCRYPTION_KEY_ + the id as written.
+  it('warns on stderr, in one line, that Go workers cannot read the variable of an id that needs another spelling', async () => {
+    for (const args of [[], ['--value-only'], ['--format', 'text']]) {
+      const result = await run(['keygen', '--id', 'prod-2025', ...args]);
+      expect(result.code).toBe(0);
+      const lines = result.stderr.split('\n');
+      expect(lines).toHaveLength(3);
+      expect(lines[0]).toBe(
+        'warning: key id "prod-2025" has characters a variable name cannot hold, so its key is in ' +
+          'TEMPORAL_ENCRYPTION_KEY_PROD_2025, which only this package reads: a Go worker looks up ' +
+          'TEMPORAL_ENCRYPTION_KEY_prod-2025 (which a shell cannot set) and will not find it; key ids of letters, digits ' +
+          'and _ work everywhere',
+      );
+      expect(lines[1]).toMatch(/^key id "prod-2025", fingerprint [0-9a-f]{16}$/);
+    }
+    for (const id of ['prod_2025', 'Prod2025', '2025']) {
+      const result = await run(['keygen', '--id', id]);
+      expect(result.stderr).toMatch(new RegExp(`^key id "${id}", fingerprint [0-9a-f]{16}\n$`));
+    }
+  });
+
   it('refuses an id that is not printable ASCII without spaces, and says so', async () => {
     for (const id of ['straße', 'two words', '']) {
       const result = await run(['keygen', '--id', id]);
