@@ -10,13 +10,13 @@ export interface CodecFlags {
   keyId?: string;
   compression?: boolean;
   compressionThreshold?: number;
-  /** Offered by `decode` only (see {@link addCodecFlags}). */
+  /** Offered by the commands that inflate: `decode`, `scan` and `rewrap` (see {@link addCodecFlags}). */
   maxDecompressedBytes?: number;
 }
 
 /**
  * Adds `--config` and `--keys-dir`; with `encoding`, `--key-id` and the compression flags; with `decompression`
- * (decode only: scan and rewrap inflate only to look inside binary/zlib payloads, with the default cap),
+ * (decode, and scan and rewrap, which inflate binary/zlib payloads to find a binary/encrypted one inside),
  * `--max-decompressed-bytes`. A flag is offered only where it changes something, so that no command accepts a value
  * and then ignores it.
  */

@@ -10,7 +10,7 @@ import {
   replaceFileAtomically,
 } from '../rotation/atomic-file.js';
 import { RewrapKeyMissingError } from '../rotation/errors.js';
-import { rewrapJsonText } from '../rotation/rewrap.js';
+import { type RewrapOptions, rewrapJsonText } from '../rotation/rewrap.js';
 import type { PayloadCounts } from '../rotation/walk-payloads.js';
 import { addCodecFlags, type CodecFlags, codecOptionsFrom } from './codec-options-flags.js';
 import { CliExit, type CliIo } from './io.js';
@@ -22,7 +22,8 @@ encryption-key-id is not the active key id is decrypted with its own key and enc
 payload inside (compressed or not) is kept as it is, and nothing is ever written in plaintext. A binary/zlib
 payload around a binary/encrypted one (what Go workers write when they encrypt first and then compress, as the
 Trenova codec does with a threshold of 0) is rewrapped the same way inside, and deflated back into binary/zlib, so
-Go workers still read it. Only the rewrapped payloads' text changes; all other bytes of the file stay as they are.
+Go workers still read it; one that inflates past --max-decompressed-bytes is left as it is, counted as compressed.
+Only the rewrapped payloads' text changes; all other bytes of the file stay as they are.
 
 A file is replaced atomically (temporary file in the same directory with the same mode, owner and group, fsync,
 rename, fsync of the directory), so after a crash it is wholly old or wholly new; a run removes the temporary
@@ -69,7 +70,7 @@ export function registerRewrap(program: Command, io: CliIo): void {
       .option('--dry-run', 'report what would be rewrapped, per file and key id, and write nothing')
       .option('--json', 'print a JSON report instead of a table')
       .addHelpText('after', HELP),
-    { encoding: false },
+    { encoding: false, decompression: true },
   ).action((files: string[], flags: RewrapFlags) => {
     const options = codecOptionsFrom(flags, io);
     const warnings: string[] = [];
@@ -82,8 +83,9 @@ export function registerRewrap(program: Command, io: CliIo): void {
     for (const warning of warnings) io.stderr(`warning: ${warning}\n`);
     const codec = new EncryptionCodec({ keyRing });
     const dryRun = flags.dryRun === true;
+    const rewrapOptions: RewrapOptions = { encryptionCodec: codec, dryRun, maxDecompressedBytes: options.maxDecompressedBytes };
 
-    const reports = files.map((file) => rewrapFile(file, codec, dryRun));
+    const reports = files.map((file) => rewrapFile(file, rewrapOptions));
 
     const totals = {
       files: reports.length,
@@ -116,14 +118,15 @@ export function registerRewrap(program: Command, io: CliIo): void {
   });
 }
 
-function rewrapFile(file: string, codec: EncryptionCodec, dryRun: boolean): FileReport {
+function rewrapFile(file: string, options: RewrapOptions): FileReport {
+  const dryRun = options.dryRun === true;
   const report: FileReport = { file, status: 'failed', rewrapped: 0, rewrappedByKeyId: {}, staleTemporaryFiles: [] };
   try {
     // Through a symbolic link, the file it points to is replaced and the link stays.
     const target = realpathSync(file);
     const { bytes, stat } = readSnapshot(target);
     report.staleTemporaryFiles = dryRun ? findStaleTemporaryFiles(target) : removeStaleTemporaryFiles(target);
-    const result = rewrapJsonText(utf8(bytes), { encryptionCodec: codec, dryRun });
+    const result = rewrapJsonText(utf8(bytes), options);
     if (!dryRun && result.rewrapped > 0) replaceFileAtomically(target, Buffer.from(result.text, 'utf8'), stat);
     report.format = result.jsonLines ? 'json-lines' : 'json';
     report.counts = { ...result.counts, byKeyId: sortedByKey(result.counts.byKeyId) };

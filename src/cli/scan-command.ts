@@ -21,8 +21,8 @@ raw history, as the server stores it, with no codec. It also lists every schedul
 not apply to them; --no-schedules skips them) and describes each one: a schedule keeps its start-workflow action
 (input, memo, header) and its memo encrypted as the client that saved it encoded them, and passes them to every
 workflow it starts. Every payload found is counted by its encryption-key-id (a binary/zlib payload around a
-binary/encrypted one, as Go workers write with a compression threshold of 0, by the inner one's), and each key id
-gets a verdict:
+binary/encrypted one, as Go workers write with a compression threshold of 0, by the inner one's; one that inflates
+past --max-decompressed-bytes counts as compressed), and each key id gets a verdict:
   active        new payloads are encrypted with it
   referenced    retained histories or schedules still hold payloads under it: keep it
                 (N open and M closed workflows, S schedules)
@@ -81,7 +81,7 @@ export function registerScan(program: Command, io: CliIo, deps: ScanCommandDeps 
     .addOption(new Option('-o, --output <format>', 'table or json').choices(['table', 'json']).default('table'))
     .option('--key-id <id>', 'the active key id (default: DIR/.active-key-id of --keys-dir, else "default")');
   addConnectionFlags(command);
-  addCodecFlags(command, { encoding: false });
+  addCodecFlags(command, { encoding: false, decompression: true });
   command.addHelpText('after', HELP).action(async (flags: ScanFlags) => {
     const options = codecOptionsFrom(flags, io);
     const warnings: string[] = [];
@@ -114,6 +114,7 @@ export function registerScan(program: Command, io: CliIo, deps: ScanCommandDeps 
         ...(flags.query !== undefined ? { query: flags.query } : {}),
         schedules: flags.schedules,
         concurrency: flags.concurrency,
+        maxDecompressedBytes: options.maxDecompressedBytes,
         signal: stop.signal,
         onProgress: progress?.update,
       });

@@ -209,6 +209,27 @@ describe('temporal-codec rewrap', () => {
     expect(bytes(go)).toEqual(once);
   });
 
+  // Bug: rewrap inflated binary/zlib payloads with the default 64 MiB cap whatever was asked; decode took the flag.
+  it('looks inside a binary/zlib payload up to --max-decompressed-bytes; past it, leaves it as it is, counted as compressed', async () => {
+    // Go's zlib(encrypted(x)): the payload inside inflates to a little over 5000 bytes.
+    const go = file('go.json', { payloads: [goCompressed('old', 'z'.repeat(5000))] });
+    const before = bytes(go);
+    const capped = await rewrap([go, '--max-decompressed-bytes', '1000', '--json']);
+    expect(capped.code).toBe(0);
+    const report = JSON.parse(capped.stdout) as { files: Array<{ status: string; counts: unknown; rewrapped: number }> };
+    expect(report.files[0]).toMatchObject({
+      status: 'unchanged',
+      counts: { total: 1, encrypted: 0, byKeyId: {}, compressed: 1, plain: 0, other: 0 },
+      rewrapped: 0,
+    });
+    expect(bytes(go)).toEqual(before);
+
+    const opened = await rewrap([go, '--max-decompressed-bytes', '100000']);
+    expect(opened.code).toBe(0);
+    expect(opened.stdout).toMatch(row(go, '1', 'old:1', '1', 'rewrapped'));
+    expect(countKeyIds(json(go))).toEqual({ total: 1, encrypted: 1, byKeyId: { new: 1 }, compressed: 0, plain: 0, other: 0 });
+  });
+
   it('keeps each file\'s permissions, whatever the umask', async () => {
     const restricted = file('restricted.json', { payloads: [encrypted('old', 1)] }, 0o640);
     const open = file('open.json', { payloads: [encrypted('old', 2)] }, 0o666);

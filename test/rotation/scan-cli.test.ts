@@ -13,7 +13,7 @@ import { EncryptionCodec } from '../../src/codecs/encryption-codec.js';
 import { KeyRing } from '../../src/keys/key-ring.js';
 import { payloadToJson, type PayloadJson } from '../../src/payload-json.js';
 import { tempDir } from '../helpers/keys.js';
-import { CLI_ENV, encrypted, KEY_SECRETS, KEYS, plain, plainPayload } from './fixtures.js';
+import { CLI_ENV, encrypted, goCompressed, KEY_SECRETS, KEYS, plain, plainPayload } from './fixtures.js';
 import { runCli } from './cli-runner.js';
 
 // The command connects through connectTemporal; here it gets the fake server instead, and the rest of main is real.
@@ -284,6 +284,30 @@ describe('temporal-codec scan', () => {
     });
     await expect(program.parseAsync(['scan'], { from: 'user' })).rejects.toMatchObject({ exitCode: 130 });
     expect(out.join('')).toMatch(/^PARTIAL \(interrupted\): scanned 0 workflow run\(s\)/);
+  });
+
+  // Bug: scan inflated binary/zlib payloads with the default 64 MiB cap whatever was asked; decode took the flag.
+  it('inflates a binary/zlib payload up to --max-decompressed-bytes; past it, counts it as compressed', async () => {
+    // Go's zlib(encrypted(x)): the payload inside inflates to a little over 5000 bytes.
+    const go = goCompressed('old', 'z'.repeat(5000));
+    connection.fake = fakeTemporal([{ workflowId: 'go', open: false, events: eventsWith({ input: [go] }) }]);
+    const payloadsOf = async (args: string[]) => {
+      const result = await scan(['-o', 'json', ...args]);
+      expect(result.code).toBe(0);
+      const report = JSON.parse(result.stdout) as ScanReport;
+      return { payloads: report.payloads, old: report.keys.find((key) => key.keyId === 'old')?.verdict };
+    };
+    expect(await payloadsOf(['--max-decompressed-bytes', '1000'])).toEqual({
+      payloads: { total: 1, encrypted: 0, byKeyId: {}, compressed: 1, plain: 0, other: 0 },
+      old: 'unreferenced',
+    });
+    for (const args of [['--max-decompressed-bytes', '100000'], []]) {
+      expect(await payloadsOf(args)).toEqual({
+        payloads: { total: 1, encrypted: 1, byKeyId: { old: 1 }, compressed: 0, plain: 0, other: 0 },
+        old: 'referenced',
+      });
+    }
+    expect((await scan(['--max-decompressed-bytes', '0'])).code).toBe(2);
   });
 
   it('draws a progress bar with the rate and ETA on a terminal, and none elsewhere', async () => {
