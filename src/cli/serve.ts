@@ -66,8 +66,8 @@ const OPTIONS: readonly (readonly [flags: string, description: string, variable:
   ['--max-payloads <n>', 'most payloads in one request; default 1000', SERVE_ENV.maxPayloads],
   ['--max-decompressed-bytes <size>', 'most one binary/zlib payload may inflate to; default 64MiB', CODEC_ENV.maxDecompressedBytes],
   ['--max-decoded-bytes <size>', 'most all decoded payloads of a request may hold; default 2 x the above', SERVE_ENV.maxDecodedBytes],
-  ['--headers-timeout <duration>', 'time a client has to send the request headers; default 5s', SERVE_ENV.headersTimeout],
-  ['--request-timeout <duration>', 'time a client has to send the whole request; default 30s', SERVE_ENV.requestTimeout],
+  ['--headers-timeout <duration>', 'time a client has to send the request headers; default 5s, or the request timeout if shorter', SERVE_ENV.headersTimeout],
+  ['--request-timeout <duration>', 'time a client has to send the whole request (at least the headers timeout); default 30s', SERVE_ENV.requestTimeout],
   ['--keep-alive-timeout <duration>', 'idle time before a keep-alive connection closes; default 5s', SERVE_ENV.keepAliveTimeout],
   ['--shutdown-delay <duration>', 'on SIGTERM, time /readyz answers 503 before the listener closes; default 0', SERVE_ENV.shutdownDelay],
   ['--shutdown-timeout <duration>', 'on SIGTERM, time in-flight requests get to finish; default 8s', SERVE_ENV.shutdownTimeout],
@@ -108,7 +108,8 @@ export function registerServe(program: Command, io: CliIo): void {
     try {
       loaded = loadServeConfig(flags, io.env);
     } catch (error) {
-      if (error instanceof ServeConfigError) throw new CliExit(1, error.message);
+      // A malformed value is a usage error (2), as for the other commands; well-formed settings that cannot run, 1.
+      if (error instanceof ServeConfigError) throw new CliExit(error.usage ? 2 : 1, error.message);
       throw error;
     }
     const code = await runServe(loaded, { stderr: io.stderr });

@@ -64,6 +64,12 @@ const DURATION = 'a duration greater than 0 (e.g. 5s, 500ms; a bare number is mi
 /** Reads each setting from its flag, else its variable, collecting every problem instead of stopping at one. */
 export class SettingsReader {
   readonly problems: string[] = [];
+  /**
+   * How many of `problems` are a malformed value: one that does not parse or is out of range on its own, whatever
+   * the other settings, files and keys. Those are usage errors (`serve` exits 2); the rest, configuration that is
+   * well-formed but cannot run, exit 1.
+   */
+  malformedValues = 0;
 
   constructor(
     private readonly flags: ServeFlags,
@@ -84,8 +90,14 @@ export class SettingsReader {
     if (!given) return fallback;
     const value = parse(given.text);
     if (value !== undefined) return value;
-    this.problems.push(`${given.source} must be ${expected}`);
+    this.malformed(`${given.source} must be ${expected}`);
     return fallback;
+  }
+
+  /** Records a problem that is a malformed value (see {@link malformedValues}). */
+  malformed(problem: string): void {
+    this.problems.push(problem);
+    this.malformedValues += 1;
   }
 
   size(name: SettingName, fallback: number): number {
@@ -116,12 +128,12 @@ export class SettingsReader {
     const origins: string[] = [];
     for (const item of commaList(given.text)) {
       if (item === '*') {
-        this.problems.push(
+        this.malformed(
           `${given.source}: "*" is not allowed; list the exact origins of the Web UI (credentials are allowed, so a ` +
             'wildcard would let any web site decode)',
         );
       } else if (originOf(item) !== item) {
-        this.problems.push(
+        this.malformed(
           `${given.source}: "${item.slice(0, 100)}" is not an origin; write scheme://host[:port] with no path or ` +
             'trailing slash (e.g. https://temporal.example.com)',
         );

@@ -101,10 +101,17 @@ export { SERVE_ENV, type ServeFlags };
 /** Every configuration problem found, each naming the flag or variable and never a key's value. */
 export class ServeConfigError extends Error {
   readonly problems: readonly string[];
+  /**
+   * At least one problem is a malformed value (`--port abc`, `TEMPORAL_CODEC_LOG_LEVEL=loud`): a usage error, which
+   * `serve` reports with exit code 2. Any one decides, not all: the command must be fixed first, and the checks after
+   * a malformed value ran with its default, so the other problems may not survive the fix.
+   */
+  readonly usage: boolean;
 
-  constructor(problems: readonly string[]) {
+  constructor(problems: readonly string[], options: { usage?: boolean } = {}) {
     super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
     this.problems = problems;
+    this.usage = options.usage ?? false;
     this.name = 'ServeConfigError';
   }
 }
@@ -136,8 +143,9 @@ export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig 
   const corsMaxAge = reader.integer('corsMaxAge', D.corsMaxAge, 0, 86_400, 'a number of seconds up to 86400');
   const bodyLimit = reader.size('bodyLimit', D.bodyLimit);
   const maxPayloads = reader.integer('maxPayloads', D.maxPayloads, 1, 1_000_000, 'an integer greater than 0');
-  const headersTimeout = reader.duration('headersTimeout', D.headersTimeout);
   const requestTimeout = reader.duration('requestTimeout', D.requestTimeout);
+  // Node refuses a headers timeout above the request timeout: unless given, it shrinks to fit a short request timeout.
+  const headersTimeout = reader.duration('headersTimeout', Math.min(D.headersTimeout, requestTimeout));
   const keepAliveTimeout = reader.duration('keepAliveTimeout', D.keepAliveTimeout);
   const shutdownDelay = reader.read('shutdownDelay', parseDuration, 'a duration (e.g. 5s, 0)', D.shutdownDelay);
   const shutdownTimeout = reader.duration('shutdownTimeout', D.shutdownTimeout);
@@ -166,7 +174,7 @@ export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig 
   }
 
   const problemsBeforeCodec = problems.length;
-  const codec = readCodecOptions(flags, env, problems);
+  const codec = readCodecOptions(flags, env, reader);
   const codecOk = problems.length === problemsBeforeCodec;
   const maxDecodedBytes = reader.size('maxDecodedBytes', 2 * codec.maxDecompressedBytes);
   if (maxDecodedBytes < codec.maxDecompressedBytes) {
@@ -215,7 +223,7 @@ export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig 
     warnings.push('--allow-unauthenticated has no effect: authentication is configured and every request needs it');
   }
 
-  if (problems.length > 0) throw new ServeConfigError(problems);
+  if (problems.length > 0) throw new ServeConfigError(problems, { usage: reader.malformedValues > 0 });
   const config: ServeConfig = {
     host,
     port,
@@ -356,30 +364,46 @@ function keyVariables(env: Env): Env {
   return Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith('TEMPORAL_ENCRYPTION_KEY')));
 }
 
-function readCodecOptions(flags: ServeFlags, env: Env, problems: string[]): ServeConfig['codec'] {
-  let options: CodecOptions = {};
+/**
+ * The codec options of the config file, `TEMPORAL_CODEC_*` variables and flags. The file and the variables are read
+ * apart so that a malformed variable counts as a usage error and a config file that cannot be read does not.
+ */
+function readCodecOptions(flags: ServeFlags, env: Env, reader: SettingsReader): ServeConfig['codec'] {
+  const configFile = flags.config ?? env[CODEC_ENV.configFile];
+  let fromFile: CodecOptions = {};
+  let fromEnv: CodecOptions = {};
   try {
-    options = loadCodecOptions({ configFile: flags.config, env });
+    if (configFile) fromFile = loadCodecOptions({ configFile, env: {} });
   } catch (error) {
     if (!(error instanceof CodecError)) throw error;
-    problems.push(error.message);
+    reader.problems.push(error.message);
   }
+  try {
+    fromEnv = loadCodecOptions({ env: { ...env, [CODEC_ENV.configFile]: undefined } });
+  } catch (error) {
+    if (!(error instanceof CodecError)) throw error;
+    reader.malformed(error.message);
+  }
+  const options: CodecOptions = { ...fromFile, ...fromEnv };
   if (flags.keyId !== undefined) options.encryptionKeyID = flags.keyId;
   if (flags.keysDir !== undefined) options.keysDir = flags.keysDir;
   if (flags.compression === false) options.enableCompression = false;
   if (flags.compressionThreshold !== undefined) {
     const value = parseSize(flags.compressionThreshold);
-    if (value === undefined) problems.push('--compression-threshold must be a size in bytes (e.g. 1024, 4KiB)');
+    if (value === undefined) reader.malformed('--compression-threshold must be a size in bytes (e.g. 1024, 4KiB)');
     else options.compressionThreshold = value;
   }
   if (flags.maxDecompressedBytes !== undefined) {
     const value = parseSize(flags.maxDecompressedBytes);
     if (value === undefined || value === 0) {
-      problems.push('--max-decompressed-bytes must be a size in bytes greater than 0 (e.g. 64MiB)');
+      reader.malformed('--max-decompressed-bytes must be a size in bytes greater than 0 (e.g. 64MiB)');
     } else options.maxDecompressedBytes = value;
+  } else if (fromEnv.maxDecompressedBytes === 0) {
+    reader.malformed(`${CODEC_ENV.maxDecompressedBytes} must be greater than 0`);
+  } else if (fromEnv.maxDecompressedBytes === undefined && fromFile.maxDecompressedBytes === 0) {
+    reader.problems.push(`${configFile}: maxDecompressedBytes must be greater than 0`);
   }
-  if (options.maxDecompressedBytes === 0) problems.push(`${CODEC_ENV.maxDecompressedBytes} must be greater than 0`);
-  if (options.encryptionKeyID === '') problems.push('--key-id must not be empty');
+  if (options.encryptionKeyID === '') reader.malformed('--key-id must not be empty');
   return {
     enableEncryption: options.enableEncryption ?? true,
     encryptionKeyID: options.encryptionKeyID ?? DEFAULT_ENCRYPTION_KEY_ID,

@@ -86,6 +86,48 @@ describe('temporal-codec CLI', () => {
     expect(await main(['frobnicate'], h.io)).toBe(2);
   });
 
+  describe('serve configuration problems', () => {
+    const keys = { TEMPORAL_ENCRYPTION_KEY_default: `base64:${KEY_B64}` };
+
+    it.each([
+      [['--port', 'abc'], {}, '--port must be a port number from 0 to 65535'],
+      [['--workers', 'abc'], {}, '--workers must be an integer from 1 to 256'],
+      [['--log-level', 'loud'], {}, '--log-level must be one of fatal, error, warn, info, debug, trace, silent'],
+      [[], { TEMPORAL_CODEC_PORT: 'abc' }, 'TEMPORAL_CODEC_PORT must be a port number from 0 to 65535'],
+      [[], { TEMPORAL_CODEC_COMPRESSION_THRESHOLD: 'lots' }, 'TEMPORAL_CODEC_COMPRESSION_THRESHOLD must be a non-negative integer'],
+    ])('exits 2 (usage) for serve %j with %j', async (args, env, problem) => {
+      const h = harness({ ...keys, ...env });
+      expect(await main(['serve', ...args], h.io)).toBe(2);
+      expect(h.stderr()).toBe(`temporal-codec: invalid configuration:\n  - ${problem}\n`);
+    });
+
+    it('exits 1 for a well-formed configuration that cannot run: no key for the active key id', async () => {
+      const h = harness({ TEMPORAL_ENCRYPTION_KEY_other: `base64:${KEY_B64}` });
+      expect(await main(['serve'], h.io)).toBe(1);
+      expect(h.stderr()).toMatch(/^temporal-codec: invalid configuration:\n {2}- .*"default".*\n$/);
+    });
+
+    it('exits 1 when a given headers timeout exceeds the request timeout', async () => {
+      const h = harness(keys);
+      expect(await main(['serve', '--request-timeout', '2s', '--headers-timeout', '3s'], h.io)).toBe(1);
+      expect(h.stderr()).toBe(
+        'temporal-codec: invalid configuration:\n  - the headers timeout (3000 ms) must not exceed the request timeout (2000 ms)\n',
+      );
+    });
+
+    it('exits 2 when one of several problems is a malformed value', async () => {
+      const h = harness({});
+      expect(await main(['serve', '--port', 'abc'], h.io)).toBe(2);
+      expect(h.stderr()).toMatch(/^temporal-codec: invalid configuration:\n {2}- --port must be a port number from 0 to 65535\n {2}- /);
+    });
+
+    it('says in --help how the headers timeout follows a shorter request timeout', async () => {
+      const h = harness();
+      expect(await main(['serve', '--help'], h.io)).toBe(0);
+      expect(h.stdout().replace(/\s+/g, ' ')).toContain('default 5s, or the request timeout if shorter');
+    });
+  });
+
   it('encodes with the active key and decodes back to the same document', async () => {
     const env = { TEMPORAL_ENCRYPTION_KEY_production: `base64:${KEY_B64}` };
     const input = doc(plain('{"total":42}'), plain('"x"'.padEnd(3000, 'x')));

@@ -110,6 +110,7 @@ describe('authentication settings', () => {
     expect(load({ jwtAudience: 'a' }, { TEMPORAL_CODEC_JWT_ISSUER: 'x' }).problems).toEqual([
       'TEMPORAL_CODEC_JWT_ISSUER, --jwt-audience need --jwks-url or --oidc-issuer',
     ]);
+    expect(load({ jwtTokenSource: 'id' }).problems).toEqual(['--jwt-token-source needs --jwks-url or --oidc-issuer']);
   });
 
   it('reports token-list problems with the rest, never quoting a token', () => {

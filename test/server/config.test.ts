@@ -10,6 +10,17 @@ import { parseDuration, parseSize } from '../../src/server/units.js';
 const KEY = `base64:${Buffer.alloc(32, 1).toString('base64')}`;
 const ENV = { TEMPORAL_ENCRYPTION_KEY_default: KEY };
 
+/** The ServeConfigError these settings throw, or undefined when they load. */
+function errorOf(flags: ServeFlags, env: Record<string, string> = ENV): ServeConfigError | undefined {
+  try {
+    loadServeConfig(flags, env);
+  } catch (error) {
+    if (error instanceof ServeConfigError) return error;
+    throw error;
+  }
+  return undefined;
+}
+
 function problemsOf(flags: ServeFlags, env: Record<string, string> = ENV): readonly string[] {
   try {
     loadServeConfig(flags, env);
@@ -156,6 +167,92 @@ describe('serve configuration', () => {
     const file = join(dir, 'config.yaml');
     writeFileSync(file, 'temporal:\n  security:\n    compressionThreshold: lots\n');
     expect(problemsOf({ config: file }, {})).toEqual([`${file}: temporal.security.compressionThreshold must be a non-negative integer`]);
+  });
+});
+
+describe('usage problems (a malformed value) and configuration that cannot run', () => {
+  const cases: [string, ServeFlags, Record<string, string>, string][] = [
+    ['--port abc', { port: 'abc' }, ENV, '--port must be a port number from 0 to 65535'],
+    ['TEMPORAL_CODEC_PORT=abc', {}, { ...ENV, TEMPORAL_CODEC_PORT: 'abc' }, 'TEMPORAL_CODEC_PORT must be a port number from 0 to 65535'],
+    ['--workers abc', { workers: 'abc' }, ENV, '--workers must be an integer from 1 to 256'],
+    ['--log-level loud', { logLevel: 'loud' }, ENV, '--log-level must be one of fatal, error, warn, info, debug, trace, silent'],
+    ['--request-timeout soon', { requestTimeout: 'soon' }, ENV, '--request-timeout must be a duration greater than 0 (e.g. 5s, 500ms; a bare number is milliseconds)'],
+    ['--body-limit 0', { bodyLimit: '0' }, ENV, '--body-limit must be a size in bytes greater than 0 (e.g. 4194304, 4MiB, 512KiB)'],
+    ['TEMPORAL_CODEC_ALLOW_UNAUTHENTICATED=maybe', {}, { ...ENV, TEMPORAL_CODEC_ALLOW_UNAUTHENTICATED: 'maybe' }, 'TEMPORAL_CODEC_ALLOW_UNAUTHENTICATED must be true or false'],
+    ['--cors-origins with a path', { corsOrigins: 'https://ok.example.com,https://bad.example.com/' }, ENV, '--cors-origins: "https://bad.example.com/" is not an origin; write scheme://host[:port] with no path or trailing slash (e.g. https://temporal.example.com)'],
+    ['--compression-threshold lots', { compressionThreshold: 'lots' }, ENV, '--compression-threshold must be a size in bytes (e.g. 1024, 4KiB)'],
+    ['TEMPORAL_CODEC_COMPRESSION_THRESHOLD=lots', {}, { ...ENV, TEMPORAL_CODEC_COMPRESSION_THRESHOLD: 'lots' }, 'TEMPORAL_CODEC_COMPRESSION_THRESHOLD must be a non-negative integer'],
+    ['TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES=0', {}, { ...ENV, TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: '0' }, 'TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES must be greater than 0'],
+    ['--jwt-token-source cookie', { jwksUrl: 'https://idp.example.com/jwks', jwtIssuer: 'x', jwtAudience: 'a', jwtTokenSource: 'cookie' }, ENV, '--jwt-token-source must be one of access, id, either'],
+  ];
+
+  it.each(cases)('counts %s as a usage problem', (_, flags, env, problem) => {
+    const error = errorOf(flags, env);
+    expect(error?.problems).toEqual([problem]);
+    expect(error?.usage).toBe(true);
+  });
+
+  it('counts well-formed settings that cannot run as no usage problem', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'codec-config-')), 'config.yaml');
+    writeFileSync(file, 'temporal:\n  security:\n    maxDecompressedBytes: 0\n');
+    const cannotRun: [ServeFlags, Record<string, string>][] = [
+      [{}, {}], // no key for the active key id
+      [{ host: '0.0.0.0' }, ENV],
+      [{ tlsCert: '/nonexistent/cert.pem', tlsKey: '/nonexistent/key.pem' }, ENV],
+      [{ tlsCert: '/nonexistent/cert.pem' }, ENV],
+      [{ requestTimeout: '2s', headersTimeout: '3s' }, ENV],
+      [{ config: '/nonexistent/config.yaml' }, ENV],
+      [{ config: file }, ENV],
+    ];
+    for (const [flags, env] of cannotRun) {
+      const error = errorOf(flags, env);
+      expect(error?.problems.length).toBeGreaterThan(0);
+      expect(error?.usage).toBe(false);
+    }
+    expect(errorOf({ config: file }, ENV)?.problems).toEqual([`${file}: maxDecompressedBytes must be greater than 0`]);
+  });
+
+  it('is a usage error when any one problem is a malformed value', () => {
+    const error = errorOf({ port: 'abc', host: '0.0.0.0' }, {});
+    expect(error?.problems).toEqual([
+      '--port must be a port number from 0 to 65535',
+      expect.stringMatching(/^refusing to listen on 0\.0\.0\.0 without authentication/),
+      expect.stringMatching(/TEMPORAL_ENCRYPTION_KEY_default/),
+    ]);
+    expect(error?.usage).toBe(true);
+  });
+
+  it('reports a malformed variable and a broken config file together', () => {
+    const error = errorOf({ config: '/nonexistent/config.yaml' }, { ...ENV, TEMPORAL_CODEC_ENABLE_COMPRESSION: 'maybe' });
+    expect(error?.problems).toEqual([
+      'config file /nonexistent/config.yaml cannot be read (ENOENT)',
+      'TEMPORAL_CODEC_ENABLE_COMPRESSION must be true or false',
+    ]);
+    expect(error?.usage).toBe(true);
+  });
+});
+
+describe('headers and request timeouts', () => {
+  it('lowers the default headers timeout to a shorter request timeout', () => {
+    expect(loadServeConfig({ requestTimeout: '2s' }, ENV).config).toMatchObject({ headersTimeout: 2000, requestTimeout: 2000 });
+    expect(loadServeConfig({}, { ...ENV, TEMPORAL_CODEC_REQUEST_TIMEOUT: '1500' }).config).toMatchObject({
+      headersTimeout: 1500,
+      requestTimeout: 1500,
+    });
+    expect(loadServeConfig({ requestTimeout: '10s' }, ENV).config).toMatchObject({ headersTimeout: 5000, requestTimeout: 10000 });
+  });
+
+  it('keeps a headers timeout that is given, and refuses one above the request timeout', () => {
+    expect(loadServeConfig({ requestTimeout: '2s', headersTimeout: '1s' }, ENV).config).toMatchObject({
+      headersTimeout: 1000,
+      requestTimeout: 2000,
+    });
+    expect(problemsOf({ requestTimeout: '2s', headersTimeout: '3s' })).toEqual([
+      'the headers timeout (3000 ms) must not exceed the request timeout (2000 ms)',
+    ]);
+    expect(problemsOf({ requestTimeout: '2s' }, { ...ENV, TEMPORAL_CODEC_HEADERS_TIMEOUT: '5s' })).toEqual([
+      'the headers timeout (5000 ms) must not exceed the request timeout (2000 ms)',
+    ]);
   });
 });
 

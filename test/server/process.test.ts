@@ -94,10 +94,10 @@ describe('temporal-codec serve (spawned)', () => {
     expect(at - signalled).toBeLessThan(10_000);
   }, 60_000);
 
-  it('reports every configuration problem and exits 1 without listening', async () => {
+  it('reports every configuration problem and exits 2 without listening when one is a malformed value', async () => {
     const server = serve(['--port', 'x', '--host', '0.0.0.0', '--cors-origins', '*'], { TEMPORAL_ENCRYPTION_KEY_default: 'too-short' });
     const { code } = await server.exited;
-    expect(code).toBe(1);
+    expect(code).toBe(2);
     const stderr = server.stderr();
     expect(stderr).toMatch(/^temporal-codec: invalid configuration:\n/);
     expect(stderr).toContain('  - --port must be a port number from 0 to 65535');

@@ -64,7 +64,7 @@ function readJwtSettings(reader: SettingsReader): (JwtRules & IssuerKeysSettings
   const oidcIssuer = reader.given('oidcIssuer');
   if (!jwksUrl && !oidcIssuer) {
     const stray = JWT_SETTINGS.map((name) => reader.given(name)?.source).filter(Boolean);
-    if (stray.length > 0) problems.push(`${stray.join(', ')} need --jwks-url or --oidc-issuer`);
+    if (stray.length > 0) problems.push(`${stray.join(', ')} ${stray.length === 1 ? 'needs' : 'need'} --jwks-url or --oidc-issuer`);
     return undefined;
   }
   if (jwksUrl && oidcIssuer) problems.push(`give one of ${jwksUrl.source} and ${oidcIssuer.source}, not both`);
