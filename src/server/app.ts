@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { AuthError } from './auth/auth-error.js';
+import { DEFAULT_NAMESPACE } from './auth/permissions.js';
 import { lingerOnClose } from './body.js';
 import { type AuthorizeHook, type CodecsLookup, createCodecHandler } from './codec-route.js';
 import type { ServerCodecs } from './codecs.js';
@@ -236,12 +237,16 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
   };
 }
 
-/** The namespace: the `X-Namespace` header the UI and CLI send, else the path prefix (`/<ns>/decode`). */
+/**
+ * The namespace of a codec request: the `X-Namespace` header the UI and CLI send, else the path prefix
+ * (`/<ns>/decode`), else `default` (as Temporal's own tools assume), so that its authorization, codecs, error messages,
+ * log line and metrics all name the same namespace.
+ */
 function namespaceOf(req: IncomingMessage, route: RouteMatch): string | undefined {
   if (!isCodecRoute(route.name)) return undefined;
   const header = req.headers['x-namespace'];
-  const namespace = typeof header === 'string' && header !== '' ? header : route.pathNamespace;
-  return namespace !== undefined && namespace.length > 256 ? namespace.slice(0, 256) : namespace;
+  const namespace = typeof header === 'string' && header !== '' ? header : (route.pathNamespace ?? DEFAULT_NAMESPACE);
+  return namespace.length > 256 ? namespace.slice(0, 256) : namespace;
 }
 
 /**

@@ -118,6 +118,16 @@ describe('namespace keys on the server', () => {
     expect(response.json().payloads).toEqual([plain]);
   });
 
+  // Bug: the 404 said namespace "" and the log line named none, though the request was routed as "default".
+  it('names "default" for a request without a namespace, in its 404 and its log line', async () => {
+    const { server } = await namespaceServer(new Map([...MAP].filter(([namespace]) => namespace !== 'default')));
+    const response = await post(server, '/decode', []);
+    expect(response.status).toBe(404);
+    expect(response.json().error).toEqual({ code: 'unknown_namespace', message: 'no codec is configured for namespace "default"' });
+    const line = logLines(server).find((l) => l.requestId === response.headers['x-request-id'] && l.res);
+    expect(line).toMatchObject({ namespace: 'default', res: { statusCode: 404 } });
+  });
+
   it('answers 404 for a namespace without an entry, unless a "*" entry serves the rest', async () => {
     const { server } = await namespaceServer();
     const unknown = await post(server, '/decode', [], 'unlisted');

@@ -190,7 +190,7 @@ describe('metrics', () => {
       const response = await postJson(fallbackServer, '/decode', { payloads: [payloadJson(other.encryptPayload(jsonPayload(1)))] });
       expect(response.status).toBe(200);
       const text = (await fallbackServer.call({ method: 'GET', path: '/metrics' })).text;
-      expect(text).toContain('temporal_codec_payloads_total{operation="decode",namespace="",key_id="*"} 1');
+      expect(text).toContain('temporal_codec_payloads_total{operation="decode",namespace="default",key_id="*"} 1');
       expect(text).not.toContain('tenant-42');
     } finally {
       await fallbackServer.close();

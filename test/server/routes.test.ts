@@ -190,7 +190,7 @@ describe('codec options on the server', () => {
 });
 
 describe('namespace seams', () => {
-  it('gives authorize the namespace from X-Namespace, else from the path, and the operation, before the body is read', async () => {
+  it('gives authorize the namespace from X-Namespace, else from the path, else "default", and the operation, before the body is read', async () => {
     const seen: [string | undefined, string][] = [];
     const server = await startServer(
       {},
@@ -208,7 +208,7 @@ describe('namespace seams', () => {
       expect(seen).toEqual([
         ['billing', 'decode'],
         ['orders', 'encode'],
-        [undefined, 'decode'],
+        ['default', 'decode'],
         ['billing', 'decode'],
       ]);
     } finally {
