@@ -29,12 +29,21 @@ export function addCodecFlags(
     .option('--keys-dir <dir>', 'directory with one key file per key id (env: TEMPORAL_CODEC_KEYS_DIR)');
   if (encoding) {
     command
-      .option('--key-id <id>', 'active key id new payloads are encrypted with (default: "default")')
-      .addOption(
-        new Option('--compression-threshold <bytes>', 'compress payloads of at least this many bytes (default: 1024)')
-          .argParser(parseByteCount),
+      .option(
+        '--key-id <id>',
+        'active key id new payloads are encrypted with (default: DIR/.active-key-id of --keys-dir, else ' +
+          'TEMPORAL_CODEC_ENCRYPTION_KEY_ID or the config file, else "default")',
       )
-      .option('--no-compression', 'do not compress (compressed payloads still decode)');
+      .addOption(
+        new Option(
+          '--compression-threshold <bytes>',
+          'compress payloads of at least this many bytes (env: TEMPORAL_CODEC_COMPRESSION_THRESHOLD; default: 1024)',
+        ).argParser(parseByteCount),
+      )
+      .option(
+        '--no-compression',
+        'do not compress (env: TEMPORAL_CODEC_ENABLE_COMPRESSION=false; compressed payloads still decode)',
+      );
   }
   if (decompression) {
     command.addOption(

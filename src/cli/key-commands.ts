@@ -98,7 +98,14 @@ export function registerKeyCommands(program: Command, io: CliIo): void {
       io.stdout(`${JSON.stringify({ activeKeyId: ring.activeKeyId, activeKeyFound: activeFound, keys, warnings }, null, 2)}\n`);
     } else {
       io.stdout(formatTable(keys.map((k) => [k.active ? '*' : '', k.keyId, k.fingerprint, `${k.source.kind} ${k.source.name}`])));
-      io.stdout(`active key id: ${ring.activeKeyId}${activeFound ? '' : ' (NO KEY: encoding will fail)'}\n`);
+      // The row of its key may have another id: an alias (2026_11 for 2026-11) or "*" for TEMPORAL_ENCRYPTION_KEY.
+      const listedAs = ring.servingKeyId(ring.activeKeyId);
+      const note = !activeFound
+        ? ' (NO KEY: encoding will fail)'
+        : listedAs !== ring.activeKeyId
+          ? ` (its key is the row ${listedAs})`
+          : '';
+      io.stdout(`active key id: ${ring.activeKeyId}${note}\n`);
       for (const warning of warnings) io.stderr(`warning: ${warning}\n`);
     }
     if (check) {

@@ -142,7 +142,8 @@ export function loadKeyRing(options: LoadKeyRingOptions = {}): KeyRing {
     malformed.has(FALLBACK_KEY_VARIABLE);
   if ((options.requireActiveKey ?? true) && !activeAlreadyReported && !ring.has(activeKeyId)) {
     problems.push(
-      `no key for the active key id "${activeKeyId}": set ${KEY_VARIABLE_PREFIX}${activeKeyId} or ` +
+      // An id a variable name cannot hold (2026-11) is named in the spelling a shell can export (2026_11).
+      `no key for the active key id "${activeKeyId}": set ${KEY_VARIABLE_PREFIX}${activeAlias ?? activeKeyId} or ` +
         `${FALLBACK_KEY_VARIABLE}${options.keysDir !== undefined ? `, or add the file "${activeKeyId}" to ${options.keysDir}` : ''}`,
     );
   }

@@ -57,7 +57,7 @@ describe('temporal-codec keys', () => {
         `*       PROD_EU  ${expectedFingerprint(testKey('eu'))}  env TEMPORAL_ENCRYPTION_KEY_PROD_EU`,
         `        other    ${expectedFingerprint(testKey('other'))}  env TEMPORAL_ENCRYPTION_KEY_other`,
         `        *        ${expectedFingerprint(testKey('fallback'))}  env TEMPORAL_ENCRYPTION_KEY`,
-        'active key id: prod-eu',
+        'active key id: prod-eu (its key is the row PROD_EU)',
         '',
       ].join('\n'),
     );

@@ -179,6 +179,17 @@ describe('loadKeyRing from the environment', () => {
     ]);
   });
 
+  // Bug: it named TEMPORAL_ENCRYPTION_KEY_2026-11, a variable no shell can export.
+  it('names the variable a shell can export for an active key id with other characters (2026-11)', () => {
+    const error = loadError(
+      { env: { TEMPORAL_ENCRYPTION_KEY_other: b64(testKey('other')) }, encryptionKeyID: '2026-11' },
+      [testKey('other').toString('base64')],
+    );
+    expect(error.problems).toEqual([
+      'no key for the active key id "2026-11": set TEMPORAL_ENCRYPTION_KEY_2026_11 or TEMPORAL_ENCRYPTION_KEY',
+    ]);
+  });
+
   it('mentions the keys directory when one is configured and the active key is missing', () => {
     const dir = keysDir();
     const error = loadError({ env: {}, keysDir: dir, encryptionKeyID: 'production' }, []);
