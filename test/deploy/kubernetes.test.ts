@@ -186,8 +186,10 @@ describe('the Kubernetes manifests', () => {
     try {
       const port = (server.server.address() as { port: number }).port;
       for (const [probe, route] of Object.entries(probes)) {
-        const { path, port: probePort } = container[probe].httpGet;
+        const { path, port: probePort, scheme } = container[probe].httpGet;
         expect(matchRoute(path).name, `${probe} ${path}`).toBe(route);
+        // A server given --tls-cert/--tls-key speaks only https: a plain-http probe would fail and restart the pod.
+        expect(scheme ?? 'HTTP', `${probe} scheme`).toBe(config.tls ? 'HTTPS' : 'HTTP');
         expect(portNumber(probePort), `${probe} port`).toBe(config.port);
         expect((await call(port, { method: 'GET', path })).status, `${probe} GET ${path}`).toBe(200);
       }
