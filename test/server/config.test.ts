@@ -184,6 +184,9 @@ describe('usage problems (a malformed value) and configuration that cannot run',
     ['TEMPORAL_CODEC_COMPRESSION_THRESHOLD=lots', {}, { ...ENV, TEMPORAL_CODEC_COMPRESSION_THRESHOLD: 'lots' }, 'TEMPORAL_CODEC_COMPRESSION_THRESHOLD must be a non-negative integer'],
     ['TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES=0', {}, { ...ENV, TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: '0' }, 'TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES must be greater than 0'],
     ['--jwt-token-source cookie', { jwksUrl: 'https://idp.example.com/jwks', jwtIssuer: 'x', jwtAudience: 'a', jwtTokenSource: 'cookie' }, ENV, '--jwt-token-source must be one of access, id, either'],
+    ['--jwt-algorithms HS256', { jwksUrl: 'https://idp.example.com/jwks', jwtIssuer: 'x', jwtAudience: 'a', jwtAlgorithms: 'HS256' }, ENV, '--jwt-algorithms: "HS256" is not accepted (HMAC algorithms are refused: with a public key set, anyone holding the public key could sign tokens)'],
+    ['--jwks-url over http', { host: '0.0.0.0', jwksUrl: 'http://idp.example.com/jwks', jwtIssuer: 'x', jwtAudience: 'a' }, ENV, '--jwks-url must be an https URL (http only on loopback): keys fetched in clear text could be replaced'],
+    ['--anonymous-decode-namespaces "*"', { jwksUrl: 'https://idp.example.com/jwks', jwtIssuer: 'x', jwtAudience: 'a', anonymousDecodeNamespaces: '*' }, ENV, '--anonymous-decode-namespaces: "*" is not allowed; list the namespaces whose payloads anyone may decode'],
   ];
 
   it.each(cases)('counts %s as a usage problem', (_, flags, env, problem) => {

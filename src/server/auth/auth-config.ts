@@ -47,7 +47,7 @@ export function readAuthSettings(reader: SettingsReader): AuthSettings | undefin
   const anonymous = reader.given('anonymousDecodeNamespaces');
   const anonymousDecode = anonymous ? commaList(anonymous.text) : [];
   if (anonymous && anonymousDecode.includes('*')) {
-    problems.push(`${anonymous.source}: "*" is not allowed; list the namespaces whose payloads anyone may decode`);
+    reader.malformed(`${anonymous.source}: "*" is not allowed; list the namespaces whose payloads anyone may decode`);
   }
   if (tokens.length === 0 && !jwt && !file && !inline) {
     if (anonymous) {
@@ -70,7 +70,7 @@ function readJwtSettings(reader: SettingsReader): (JwtRules & IssuerKeysSettings
   if (jwksUrl && oidcIssuer) problems.push(`give one of ${jwksUrl.source} and ${oidcIssuer.source}, not both`);
   for (const given of [jwksUrl, oidcIssuer]) {
     if (given && !safeUrl(given.text)) {
-      problems.push(`${given.source} must be an https URL (http only on loopback): keys fetched in clear text could be replaced`);
+      reader.malformed(`${given.source} must be an https URL (http only on loopback): keys fetched in clear text could be replaced`);
     }
   }
   const issuer = reader.given('jwtIssuer')?.text ?? oidcIssuer?.text;
@@ -111,7 +111,7 @@ function readAlgorithms(reader: SettingsReader): string[] {
       : alg.toLowerCase() === 'none'
         ? 'unsigned tokens are never accepted'
         : `use ${ASYMMETRIC_ALGORITHMS.join(', ')}`;
-    reader.problems.push(`${given.source}: "${alg.slice(0, 20)}" is not accepted (${why})`);
+    reader.malformed(`${given.source}: "${alg.slice(0, 20)}" is not accepted (${why})`);
   }
   return algorithms.length > 0 ? algorithms : DEFAULT_JWT_ALGORITHMS;
 }
