@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { commonJsUsesIn, extractTsSnippets, snippetPreambles, typecheckSnippets, type TypecheckResult } from './readme-snippets.js';
 
 // Packs the package as npm would publish it and uses it from an empty project with production dependencies only,
 // so a missing runtime dependency, a file left out of `files` or a wrong `exports` entry fails here, not for a user.
@@ -109,5 +110,35 @@ describe('the published package', () => {
     expect(Object.keys(manifest.peerDependencies).sort()).toEqual(['@temporalio/client', '@temporalio/common', '@temporalio/envconfig', '@temporalio/proto']);
     expect(manifest.peerDependenciesMeta['@temporalio/client'].optional).toBe(true);
     expect(manifest.dependencies['@temporalio/common']).toBeUndefined();
+  });
+});
+
+describe('the README TypeScript samples, against the published package', () => {
+  const snippets = extractTsSnippets(readFileSync(join(root, 'README.md'), 'utf8'));
+  let typecheck: TypecheckResult;
+
+  beforeAll(() => {
+    typecheck = typecheckSnippets(snippets, { root, app, dir: join(app, 'readme-snippets') });
+  }, 120_000);
+
+  it('finds the samples, and a sample for every preamble', () => {
+    expect(snippets.length).toBeGreaterThan(0);
+    const firstLines = new Set(snippets.map((snippet) => snippet.firstLine));
+    const stale = Object.keys(snippetPreambles).filter((firstLine) => !firstLines.has(firstLine));
+    expect(stale, 'a preamble in test/package/readme-snippets.ts names a first line no README sample has').toEqual([]);
+  });
+
+  it('resolve temporal-payload-codec to the installed tarball, with no errors outside the samples', () => {
+    expect(typecheck.unattributed).toEqual([]);
+    const own = typecheck.files.filter((file) => /temporal-payload-codec\/dist\/index\.d\.ts$/.test(file) || file.startsWith(join(root, 'dist')) || file.startsWith(join(root, 'src')));
+    expect(own).toEqual([join(app, 'node_modules/temporal-payload-codec/dist/index.d.ts')]);
+  });
+
+  it.each(snippets)('README.md:$line (sample $index) uses no CommonJS-only names', (snippet) => {
+    expect(commonJsUsesIn(snippet)).toEqual([]);
+  });
+
+  it.each(snippets)('README.md:$line (sample $index) type-checks as an ES module (strict, NodeNext)', (snippet) => {
+    expect(typecheck.errors.get(snippet.index) ?? [], `tsc errors in the README sample at line ${snippet.line}`).toEqual([]);
   });
 });
