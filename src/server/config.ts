@@ -10,6 +10,7 @@ import {
   type KeyRing,
   loadCodecOptions,
 } from '../index.js';
+import { FALLBACK_KEY_VARIABLE } from '../keys/load-key-ring.js';
 import { type AuthSettings, readAuthSettings } from './auth/auth-config.js';
 import { type Env, isLoopback, SERVE_ENV, type ServeFlags, SettingsReader } from './config-source.js';
 import { type KeySource, loadServerKeyRing } from './key-reload.js';
@@ -191,7 +192,7 @@ export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig 
   }
   // Namespaces share one key ring only when no namespace keys were given (broken ones are reported already).
   const sharedKeyRing = codec.enableEncryption && !namespaceKeys && problems.length === problemsBeforeNamespaces;
-  const anonymousSource = reader.given('anonymousDecodeNamespaces')?.source ?? '--anonymous-decode-namespaces';
+  const anonymousSource = auth?.anonymousDecodeSource ?? '--anonymous-decode-namespaces';
   const where = { host, allowUnauthenticated, anonymousSource };
   if (auth && sharedKeyRing) checkNamespaceIsolation(auth, where, problems, warnings);
 
@@ -325,38 +326,49 @@ function checkAnonymousKeySharing(
 
 /**
  * What a reloaded key ring must not break: every key id a namespace names is in it, and (off loopback, without
- * `--allow-unauthenticated`) it gives no anonymous-decode namespace a key that another namespace opens, the check
- * start-up makes (see {@link checkAnonymousKeySharing}). A key set with problems is rejected and the old one kept.
+ * `--allow-unauthenticated`) it gives no anonymous-decode namespace a key that others encrypt with, the check
+ * start-up makes (see {@link checkAnonymousKeySharing}); with the flag, the sharing is a warning, as at start-up. A
+ * key set with problems is rejected and the old one kept.
  */
-export function reloadedKeyRingProblems(config: ServeConfig, ring: KeyRing): string[] {
+export function reloadedKeyRingProblems(
+  config: ServeConfig,
+  ring: KeyRing,
+  onWarning: (message: string) => void = () => {},
+): string[] {
   const { namespaceKeys, auth, host, allowUnauthenticated } = config;
   if (!namespaceKeys) return [];
   const problems = namespaceKeyProblems(namespaceKeys, ring);
-  if (problems.length > 0 || !auth || isLoopback(host) || allowUnauthenticated) return problems;
+  if (problems.length > 0 || !auth || isLoopback(host)) return problems;
   const sharing = anonymousKeySharing(namespaceKeys, ring, auth.anonymousDecode);
   if (sharing.length > 0) {
     const where = {
       host,
       allowUnauthenticated,
-      anonymousSource: '--anonymous-decode-namespaces',
+      anonymousSource: auth.anonymousDecodeSource ?? '--anonymous-decode-namespaces',
       refusing: `refusing keys that would open other namespaces' payloads to anonymous callers on ${host}`,
     };
-    checkAnonymousKeySharing(auth, sharing, where, problems, []);
+    const warnings: string[] = [];
+    checkAnonymousKeySharing(auth, sharing, where, problems, warnings);
+    for (const warning of warnings) onWarning(warning);
   }
   return problems;
 }
 
 /** `"public" opens key id "prod-2026" of namespace "orders"`: ids and namespaces only, never a key. */
-function describeSharing({ namespace, throughOtherEntry, otherEntry, keys }: AnonymousKeySharing): string {
+function describeSharing({ namespace, throughOtherEntry, other, keys }: AnonymousKeySharing): string {
   const ids = keys.map(({ keyId, as }) =>
     as === undefined ? JSON.stringify(keyId) : `${JSON.stringify(keyId)} (as ${JSON.stringify(as)}, the same key)`,
   );
-  const anonymous = `${JSON.stringify(namespace)}${throughOtherEntry ? ' (through the "*" entry)' : ''}`;
-  const other =
-    otherEntry === OTHER_NAMESPACES
-      ? 'every namespace without an entry of its own (the "*" entry)'
-      : `namespace ${JSON.stringify(otherEntry)}`;
-  return `${anonymous} opens key ${ids.length === 1 ? 'id' : 'ids'} ${ids.join(', ')} of ${other}`;
+  const opens = `${JSON.stringify(namespace)}${throughOtherEntry ? ' (through the "*" entry)' : ''} opens key ` +
+    `${ids.length === 1 ? 'id' : 'ids'} ${ids.join(', ')}`;
+  if ('fallback' in other) {
+    return `${opens} with the ${FALLBACK_KEY_VARIABLE} fallback, which serves every key id without a key of its own, ` +
+      'whoever encrypts with it';
+  }
+  if ('unlisted' in other) return `${opens}, which no namespace entry names (workers may encrypt with it)`;
+  return other.entry === OTHER_NAMESPACES
+    ? `${opens} of every namespace without an entry of its own (the "*" entry)`
+    : `${opens} of namespace ${JSON.stringify(other.entry)}`;
 }
 
 /** The key variables only: a reload reads them again, and nothing else of the environment needs keeping. */

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Payload } from '@temporalio/common';
 import { parseDocument } from 'yaml';
 import { type CodecOptions, CompressionCodec, EncryptionCodec, encryptionKeyIdOf, type KeyRing } from '../index.js';
+import { FALLBACK_KEY_ID } from '../keys/key-ring.js';
 import { KEY_ID_RULE, validKeyId } from '../keys/load-key-ring.js';
 import { AuthError } from './auth/auth-error.js';
 import { DEFAULT_NAMESPACE } from './auth/permissions.js';
@@ -101,10 +102,16 @@ function matches(pattern: string, keyId: string): boolean {
   return pattern.endsWith('*') ? keyId.startsWith(pattern.slice(0, -1)) : pattern === keyId;
 }
 
-/** The key ids a namespace may use in this ring: its exact ids and every ring id one of its prefixes matches. */
+/**
+ * The key ids a namespace may use in this ring: its exact ids, every ring id one of its prefixes matches, and the id it
+ * encodes with (which a prefix may name while its key is an environment-safe alias's or the fallback's: `ord-*` with
+ * `TEMPORAL_ENCRYPTION_KEY_ORD_1` serving `ord-1`).
+ */
 export function namespaceKeyIds(entry: NamespaceKeys, ring: KeyRing): string[] {
   const ids = new Set(entry.keyIds.filter((pattern) => !pattern.endsWith('*')));
   for (const id of ring.keyIds()) if (entry.keyIds.some((pattern) => matches(pattern, id))) ids.add(id);
+  const active = entry.activeKeyId ?? ring.activeKeyId;
+  if (ring.has(active)) ids.add(active);
   return [...ids];
 }
 
@@ -130,26 +137,32 @@ export function namespaceKeyProblems(map: NamespaceKeyMap, ring: KeyRing): strin
   return problems;
 }
 
-/** Keys an anonymous-decode namespace opens that the entry of a namespace closed to anonymous callers also opens. */
+/** Keys an anonymous-decode namespace opens that others can encrypt with. */
 export interface AnonymousKeySharing {
   /** The anonymous-decode namespace. */
   namespace: string;
   /** It has no entry of its own: the `"*"` entry serves it. */
   throughOtherEntry: boolean;
-  /** The other entry: a namespace, or {@link OTHER_NAMESPACES} for every namespace without an entry of its own. */
-  otherEntry: string;
-  /** The other entry's key ids whose keys it opens, each with its own id for that key when that differs. */
+  /**
+   * Who else can encrypt with those keys: the entry of another namespace (or {@link OTHER_NAMESPACES}, every namespace
+   * without an entry of its own); `fallback`, the `TEMPORAL_ENCRYPTION_KEY` that serves every key id without a key of
+   * its own, which any worker may be encrypting with under any id; or `unlisted`, key ids of the ring that no entry
+   * names, which workers may be encrypting with.
+   */
+  other: { entry: string } | { fallback: true } | { unlisted: true };
+  /** The key ids through which the other side uses the keys, each with the anonymous namespace's id when that differs. */
   keys: { keyId: string; as?: string }[];
 }
 
 /**
- * Where anonymous decoding reaches payloads of namespaces nobody may decode in anonymously: the keys (not only the
- * key ids) an anonymous namespace's ring holds that another entry's ring holds too. Keys are compared by fingerprint,
- * since a payload's key id is not authenticated: a caller who may use a key under one id decrypts payloads written
- * under any other id of it (an id served by `TEMPORAL_ENCRYPTION_KEY`, an environment-safe alias, a value given twice).
- * The `"*"` entry always counts as another namespace's: it serves every namespace without an entry, and only the
- * listed ones are anonymous. So an anonymous namespace without an entry shares every key of the `"*"` entry, and one
- * without either has no keys at all (404). Call {@link namespaceKeyProblems} first.
+ * Where anonymous decoding reaches payloads that nobody may decode anonymously: the keys (not only the key ids) an
+ * anonymous namespace's ring holds that others can encrypt with. Keys are compared by fingerprint, since a payload's
+ * key id is not authenticated: a caller who may use a key under one id decrypts payloads written under any other id
+ * of it (an environment-safe alias, a value given twice). Others are another namespace's entry; the `"*"` entry, which
+ * always counts (it serves every namespace without an entry, and only the listed ones are anonymous, so an anonymous
+ * namespace without an entry shares every key of the `"*"` entry, and one without either has no keys at all: 404);
+ * the `TEMPORAL_ENCRYPTION_KEY` fallback, which serves every id without a key of its own, whoever encrypts with it;
+ * and ring ids no entry names. Call {@link namespaceKeyProblems} first.
  */
 export function anonymousKeySharing(
   map: NamespaceKeyMap,
@@ -157,29 +170,40 @@ export function anonymousKeySharing(
   anonymous: readonly string[],
 ): AnonymousKeySharing[] {
   const open = new Set(anonymous);
-  const keysOf = (entry: NamespaceKeys) =>
-    namespaceKeyIds(entry, ring).flatMap((keyId) => {
+  const keysOf = (keyIds: readonly string[]) =>
+    keyIds.flatMap((keyId) => {
       const fingerprint = ring.fingerprint(keyId);
       return fingerprint === undefined ? [] : [{ keyId, fingerprint }];
     });
+  const idsOf = new Map([...map].map(([name, entry]) => [name, namespaceKeyIds(entry, ring)] as const));
+  const named = new Set([...idsOf.values()].flat());
+  const unlisted = keysOf(ring.keyIds().filter((keyId) => !named.has(keyId)));
   const found: AnonymousKeySharing[] = [];
   for (const namespace of open) {
-    const own = map.get(namespace);
-    const entry = own ?? map.get(OTHER_NAMESPACES);
-    if (!entry) continue;
-    const ownKeys = keysOf(entry);
+    const own = map.has(namespace);
+    const ownKeys = keysOf(idsOf.get(own ? namespace : OTHER_NAMESPACES) ?? []);
+    if (ownKeys.length === 0) continue;
     const ownIds = new Set(ownKeys.map(({ keyId }) => keyId));
     const opened = new Map<string, string>();
     for (const { keyId, fingerprint } of ownKeys) if (!opened.has(fingerprint)) opened.set(fingerprint, keyId);
-    for (const [otherEntry, other] of map) {
-      if (otherEntry === namespace || (otherEntry !== OTHER_NAMESPACES && open.has(otherEntry))) continue;
-      const keys = keysOf(other).flatMap(({ keyId, fingerprint }) => {
+    const shared = (other: AnonymousKeySharing['other'], keys: AnonymousKeySharing['keys']): void => {
+      if (keys.length > 0) found.push({ namespace, throughOtherEntry: !own, other, keys });
+    };
+    const sharedWith = (others: readonly { keyId: string; fingerprint: string }[]) =>
+      others.flatMap(({ keyId, fingerprint }) => {
         const as = opened.get(fingerprint);
         if (as === undefined) return [];
         return [ownIds.has(keyId) ? { keyId } : { keyId, as }];
       });
-      if (keys.length > 0) found.push({ namespace, throughOtherEntry: !own, otherEntry, keys });
+    shared(
+      { fallback: true },
+      ownKeys.filter(({ keyId }) => ring.servingKeyId(keyId) === FALLBACK_KEY_ID).map(({ keyId }) => ({ keyId })),
+    );
+    for (const [otherEntry, ids] of idsOf) {
+      if (otherEntry === namespace || (otherEntry !== OTHER_NAMESPACES && open.has(otherEntry))) continue;
+      shared({ entry: otherEntry }, sharedWith(keysOf(ids)));
     }
+    shared({ unlisted: true }, sharedWith(unlisted));
   }
   return found;
 }

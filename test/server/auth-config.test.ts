@@ -269,10 +269,38 @@ describe('anonymous decoding with namespace keys', () => {
   });
 
   it('counts one key under two key ids as shared, since the key id in a payload is not authenticated', () => {
-    // Neither id has a key of its own: TEMPORAL_ENCRYPTION_KEY serves both.
+    const shared = key();
     const map = {
       public: { keyIds: ['pub-x'], activeKeyId: 'pub-x' },
       orders: { keyIds: ['ord-x'], activeKeyId: 'ord-x' },
+    };
+    const env = { ...RING_ENV, 'TEMPORAL_ENCRYPTION_KEY_pub-x': shared, 'TEMPORAL_ENCRYPTION_KEY_ord-x': shared };
+    const flags = { host: '0.0.0.0', anonymousDecodeNamespaces: 'public', namespaceKeys: mapFile(map) };
+    expect(load(flags, env).problems).toEqual([
+      refusal(
+        '0.0.0.0',
+        '--anonymous-decode-namespaces',
+        '"public"',
+        '"public" opens key id "ord-x" (as "pub-x", the same key) of namespace "orders"',
+      ),
+    ]);
+    // The same key under a ring id that no entry names: workers may be encrypting with it.
+    const { orders: _orders, ...onlyPublic } = map;
+    expect(load({ ...flags, namespaceKeys: mapFile(onlyPublic) }, env).problems).toEqual([
+      refusal(
+        '0.0.0.0',
+        '--anonymous-decode-namespaces',
+        '"public"',
+        '"public" opens key id "ord-x" (as "pub-x", the same key), which no namespace entry names (workers may encrypt with it)',
+      ),
+    ]);
+  });
+
+  // Review: relabelling a payload written under any id the fallback serves (a worker's billing-2026) decoded it.
+  it('counts a key id served by the TEMPORAL_ENCRYPTION_KEY fallback as shared with every key id it serves', () => {
+    const map = {
+      public: { keyIds: ['public'], activeKeyId: 'public' },
+      orders: { keyIds: ['prod*'], activeKeyId: 'prod-2026' },
     };
     const flags = { host: '0.0.0.0', anonymousDecodeNamespaces: 'public', namespaceKeys: mapFile(map) };
     expect(load(flags, { ...RING_ENV, TEMPORAL_ENCRYPTION_KEY: key() }).problems).toEqual([
@@ -280,7 +308,25 @@ describe('anonymous decoding with namespace keys', () => {
         '0.0.0.0',
         '--anonymous-decode-namespaces',
         '"public"',
-        '"public" opens key id "ord-x" (as "pub-x", the same key) of namespace "orders"',
+        '"public" opens key id "public" with the TEMPORAL_ENCRYPTION_KEY fallback, which serves every key id without a ' +
+          'key of its own, whoever encrypts with it',
+      ),
+    ]);
+  });
+
+  // Review: a prefix named the active id, whose key was an alias's (ORD_1 for ord-1), so the check missed it.
+  it("counts the active key id of another namespace's entry when only a prefix names it and an alias holds its key", () => {
+    const map = {
+      public: { keyIds: ['ORD_1'], activeKeyId: 'ORD_1' },
+      orders: { keyIds: ['ord-*'], activeKeyId: 'ord-1' },
+    };
+    const flags = { host: '0.0.0.0', anonymousDecodeNamespaces: 'public', namespaceKeys: mapFile(map) };
+    expect(load(flags, { ...RING_ENV, TEMPORAL_ENCRYPTION_KEY_ORD_1: key() }).problems).toEqual([
+      refusal(
+        '0.0.0.0',
+        '--anonymous-decode-namespaces',
+        '"public"',
+        '"public" opens key id "ord-1" (as "ORD_1", the same key) of namespace "orders"',
       ),
     ]);
   });

@@ -167,6 +167,20 @@ describe('namespace keys on the server', () => {
   });
 });
 
+describe('namespace key ids', () => {
+  // Review: a prefix (ord-*) named the active id ord-1 whose key is TEMPORAL_ENCRYPTION_KEY_ORD_1: the check passed,
+  // and the namespace then had no key to encode with or to decode its own payloads.
+  it('include the active key id that only a prefix names, when an environment-safe alias holds its key', () => {
+    const ring = KeyRing.fromKeys({ ORD_1: randomBytes(32), other: randomBytes(32) }, 'other');
+    const map: NamespaceKeyMap = new Map([['orders', { keyIds: ['ord-*'], activeKeyId: 'ord-1' }]]);
+    expect(namespaceKeyProblems(map, ring)).toEqual([]);
+    const codecs = buildCodecSet({}, ring, map).codecsFor('orders')!;
+    const encrypted = codecs.encryption!.encryptPayload(jsonPayload({ total: 12 }));
+    expect(Buffer.from(encrypted.metadata!['encryption-key-id']!).toString()).toBe('ord-1');
+    expect(Buffer.from(codecs.encryption!.decryptPayload(encrypted).data!)).toEqual(Buffer.from(jsonPayload({ total: 12 }).data!));
+  });
+});
+
 describe('namespace key configuration', () => {
   it('reads entries, defaulting keyIds to the active key, and lists every problem', () => {
     const problems: string[] = [];

@@ -21,6 +21,8 @@ export interface AuthSettings {
   jwt?: JwtRules & IssuerKeysSettings;
   /** Namespaces whose payloads may be decoded without a token. */
   anonymousDecode: readonly string[];
+  /** Where they were given (`--anonymous-decode-namespaces` or its variable), for messages. */
+  anonymousDecodeSource?: string;
 }
 
 const JWT_SETTINGS = ['jwtIssuer', 'jwtAudience', 'jwtAlgorithms', 'jwtPermissionsClaim', 'jwtTokenSource', 'jwksTimeout'] as const;
@@ -55,7 +57,7 @@ export function readAuthSettings(reader: SettingsReader): AuthSettings | undefin
     }
     return undefined;
   }
-  return { tokens, ...(jwt ? { jwt } : {}), anonymousDecode };
+  return { tokens, ...(jwt ? { jwt } : {}), anonymousDecode, ...(anonymous ? { anonymousDecodeSource: anonymous.source } : {}) };
 }
 
 function readJwtSettings(reader: SettingsReader): (JwtRules & IssuerKeysSettings) | undefined {
