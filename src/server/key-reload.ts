@@ -26,8 +26,11 @@ export interface KeyReloaderOptions {
   initial: CodecSet & { keyRing: KeyRing };
   /** Reads the keys again; throws a KeyConfigError. */
   load: (onWarning: (message: string) => void) => KeyRing;
-  /** Builds the codecs of a new ring; throws a KeyConfigError when the ring does not suit the configuration. */
-  build: (keyRing: KeyRing) => CodecSet;
+  /**
+   * Builds the codecs of a new ring; throws a KeyConfigError when the ring does not suit the configuration. Its
+   * warnings are logged once the ring is in use.
+   */
+  build: (keyRing: KeyRing, onWarning: (message: string) => void) => CodecSet;
   logger: Logger;
   /** Watched for changes when given. */
   keysDir?: string;
@@ -91,7 +94,7 @@ export class KeyReloader {
         logger[trigger === 'SIGHUP' ? 'info' : 'debug']({ trigger, activeKeyId: keyRing.activeKeyId }, 'keys unchanged');
         return 'unchanged';
       }
-      next = this.#options.build(keyRing);
+      next = this.#options.build(keyRing, (warning) => warnings.push(warning));
     } catch (error) {
       // Anything else that goes wrong reading them (it runs from timers and signal handlers) also keeps the old keys.
       const problems =

@@ -6,11 +6,11 @@ import { createCodecServer } from './app.js';
 import { createAccessControl } from './auth/auth-config.js';
 import { askPrimaryForMetrics, runPrimary, serveClusterMetrics } from './cluster.js';
 import type { CodecsLookup } from './codec-route.js';
-import { type LoadedServeConfig, reloadedKeyRingProblems } from './config.js';
+import { type LoadedServeConfig, reloadedKeyRingProblems, type ServeConfig } from './config.js';
 import { KeyReloader, loadServerKeyRing } from './key-reload.js';
 import { createLogger } from './logging.js';
 import { ServerMetrics } from './metrics.js';
-import { buildCodecSet } from './namespaces.js';
+import { buildCodecSet, type CodecSet } from './namespaces.js';
 
 /** How `runServe` meets the process. */
 export interface RunServeOptions {
@@ -133,14 +133,22 @@ function createKeys(
   const reloader = new KeyReloader({
     initial: { ...build(keyRing), keyRing },
     load: (onWarning) => loadServerKeyRing(keySource, onWarning),
-    build: (ring) => {
-      const problems = reloadedKeyRingProblems(config, ring);
-      if (problems.length > 0) throw new KeyConfigError(problems);
-      return build(ring);
-    },
+    build: reloadedCodecSet(config),
     logger,
     ...(keySource.keysDir !== undefined ? { keysDir: keySource.keysDir } : {}),
     registry: metrics.registry,
   });
   return { codecsFor: reloader.codecsFor, reloader };
+}
+
+/**
+ * The reloader's `build` for this configuration: the codecs of a new key set, or a KeyConfigError when the set does
+ * not suit the configuration ({@link reloadedKeyRingProblems}).
+ */
+export function reloadedCodecSet(config: ServeConfig) {
+  return (ring: KeyRing, onWarning: (message: string) => void): CodecSet => {
+    const problems = reloadedKeyRingProblems(config, ring, onWarning);
+    if (problems.length > 0) throw new KeyConfigError(problems);
+    return buildCodecSet(config.codec, ring, config.namespaceKeys);
+  };
 }

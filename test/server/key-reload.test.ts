@@ -4,8 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EncryptionCodec, KeyConfigError, KeyRing } from '../../src/index.js';
+import { loadServeConfig } from '../../src/server/config.js';
 import { KeyReloader, loadServerKeyRing, type KeySource } from '../../src/server/key-reload.js';
 import { createLogger } from '../../src/server/logging.js';
+import { reloadedCodecSet } from '../../src/server/main.js';
 import { buildCodecSet, type NamespaceKeyMap, namespaceKeyProblems } from '../../src/server/namespaces.js';
 import { keyFile, writeSecretDir } from './key-reload-helpers.js';
 import { jsonPayload, payloadJson, startServer, type TestServer } from './helpers.js';
@@ -222,5 +224,50 @@ describe('hot key reload', () => {
     expect(reloader.reload('SIGHUP')).toBe('reloaded');
     expect(held?.encryption?.activeKeyId).toBe('k1');
     expect(reloader.codecsFor('default')?.encryption?.activeKeyId).toBe('k2');
+  });
+});
+
+describe('key reload of temporal-codec serve', () => {
+  // Review: the reloader of `serve` must run the start-up checks of its configuration on every new key set.
+  it('rejects a key set that would let anonymous callers open another namespace, and warns when the flag allows it', () => {
+    const root = mkdtempSync(join(tmpdir(), 'codec-serve-reload-'));
+    const dir = join(root, 'keys');
+    const pub = keyFile();
+    const ord = keyFile();
+    writeSecretDir(dir, { 'pub-1': pub, 'ord-1': ord, '.active-key-id': 'ord-1' });
+    const namespaces = join(root, 'namespaces.json');
+    writeFileSync(namespaces, JSON.stringify({ public: { keyIds: ['pub-*'], activeKeyId: 'pub-1' }, orders: { keyIds: ['ord-*'] } }));
+    const token = randomBytes(32).toString('base64url');
+    const env = {
+      TEMPORAL_CODEC_AUTH_TOKENS: JSON.stringify([{ name: 'ops', token, namespaces: '*', rights: ['decode', 'encode'] }]),
+      TEMPORAL_CODEC_ANONYMOUS_DECODE_NAMESPACES: 'public',
+    };
+    const reloaderOf = (allowUnauthenticated: boolean) => {
+      const loaded = loadServeConfig({ host: '0.0.0.0', keysDir: dir, namespaceKeys: namespaces, allowUnauthenticated }, env);
+      const lines: string[] = [];
+      const reloader = new KeyReloader({
+        initial: { ...buildCodecSet(loaded.config.codec, loaded.keyRing, loaded.config.namespaceKeys), keyRing: loaded.keyRing! },
+        load: (onWarning) => loadServerKeyRing(loaded.keySource!, onWarning),
+        build: reloadedCodecSet(loaded.config),
+        logger: createLogger('debug', { write: (line: string) => void lines.push(line) }),
+        keysDir: dir,
+        pollMs: 0,
+      });
+      reloaders.push(reloader);
+      return { reloader, logs: () => lines.map((line) => JSON.parse(line) as Record<string, any>) };
+    };
+    const refused = reloaderOf(false);
+    const allowed = reloaderOf(true);
+    // A new key file pub-2 holding orders' key: anyone could decode orders' payloads as "public".
+    writeSecretDir(dir, { 'pub-1': pub, 'pub-2': ord, 'ord-1': ord, '.active-key-id': 'ord-1' });
+    expect(refused.reloader.reload('SIGHUP')).toBe('rejected');
+    expect(refused.reloader.keyRing.keyIds()).toEqual(['ord-1', 'pub-1']);
+    const [problem] = refused.logs().find((l) => l.msg === 'key reload rejected: keeping the previous keys')!.problems;
+    expect(problem).toContain('TEMPORAL_CODEC_ANONYMOUS_DECODE_NAMESPACES ("public")');
+    expect(problem).toContain('"public" opens key id "ord-1" (as "pub-2", the same key) of namespace "orders"');
+    expect(allowed.reloader.reload('SIGHUP')).toBe('reloaded');
+    expect(allowed.logs().find((l) => l.level === 'warn')?.msg).toContain(
+      "anyone who can reach the server decodes other namespaces' payloads through TEMPORAL_CODEC_ANONYMOUS_DECODE_NAMESPACES",
+    );
   });
 });
