@@ -45,10 +45,10 @@ export function registerKeyCommands(program: Command, io: CliIo): void {
       if (alias !== undefined) {
         // The Trenova Go codec looks the key up under the id as written, which a shell cannot even export.
         io.stderr(
-          `warning: key id "${flags.id}" has characters a variable name cannot hold, so its key is in ` +
-            `${FALLBACK_KEY_VARIABLE}_${alias}, which only this package reads: a Go worker looks up ` +
-            `${FALLBACK_KEY_VARIABLE}_${flags.id} (which a shell cannot set) and will not find it; key ids of ` +
-            'letters, digits and _ work everywhere\n',
+          `warning: key id "${flags.id}" has characters a variable name cannot hold: this package also reads its key ` +
+            `from ${FALLBACK_KEY_VARIABLE}_${alias} (or a keys directory file named ${flags.id}), but a Go worker ` +
+            `looks up ${FALLBACK_KEY_VARIABLE}_${flags.id}, which a shell cannot set; key ids of letters, digits and _ ` +
+            'work everywhere\n',
         );
       }
       io.stdout(flags.valueOnly ? `${value}\n` : `${FALLBACK_KEY_VARIABLE}_${alias ?? flags.id}=${value}\n`);
@@ -61,8 +61,8 @@ export function registerKeyCommands(program: Command, io: CliIo): void {
       .description('list the configured key ids, their sources and fingerprints (never key material)')
       .option(
         '--check',
-        'exit 1 on a problem (a bad key, no key for the active key id, two keys for one id); warnings are printed ' +
-          'and do not fail',
+        'also require a key for the active key id and end with "keys: ok" (a bad key or two keys for one id fail ' +
+          'with or without it); warnings are printed and do not fail',
       )
       .option(
         '--strict',

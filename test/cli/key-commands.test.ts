@@ -221,10 +221,9 @@ describe('temporal-codec keygen', () => {
       const lines = result.stderr.split('\n');
       expect(lines).toHaveLength(3);
       expect(lines[0]).toBe(
-        'warning: key id "prod-2025" has characters a variable name cannot hold, so its key is in ' +
-          'TEMPORAL_ENCRYPTION_KEY_PROD_2025, which only this package reads: a Go worker looks up ' +
-          'TEMPORAL_ENCRYPTION_KEY_prod-2025 (which a shell cannot set) and will not find it; key ids of letters, digits ' +
-          'and _ work everywhere',
+        'warning: key id "prod-2025" has characters a variable name cannot hold: this package also reads its key from ' +
+          'TEMPORAL_ENCRYPTION_KEY_PROD_2025 (or a keys directory file named prod-2025), but a Go worker looks up ' +
+          'TEMPORAL_ENCRYPTION_KEY_prod-2025, which a shell cannot set; key ids of letters, digits and _ work everywhere',
       );
       expect(lines[1]).toMatch(/^key id "prod-2025", fingerprint [0-9a-f]{16}$/);
     }
