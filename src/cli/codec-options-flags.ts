@@ -1,7 +1,9 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { type CodecOptions, loadCodecOptions } from '../codec-options.js';
+import { CODEC_ENV, type CodecOptions, loadCodecOptions } from '../codec-options.js';
+import { DEFAULT_MAX_DECOMPRESSED_BYTES } from '../codecs/compression-codec.js';
 import { resolveActiveKeyId } from '../keys/active-key-id-file.js';
-import type { CliIo } from './io.js';
+import type { PayloadCounts } from '../rotation/walk-payloads.js';
+import { CliExit, type CliIo } from './io.js';
 
 /** The flags of the commands that read codec options; each overrides the config file and `TEMPORAL_CODEC_*`. */
 export interface CodecFlags {
@@ -12,6 +14,11 @@ export interface CodecFlags {
   compressionThreshold?: number;
   /** Offered by the commands that inflate: `decode`, `scan` and `rewrap` (see {@link addCodecFlags}). */
   maxDecompressedBytes?: number;
+  /**
+   * Set by {@link addCodecFlags} (no flag sets it) on the commands it gives `--max-decompressed-bytes`, so that
+   * {@link codecOptionsFrom} checks the cap's other sources for exactly those commands.
+   */
+  offersMaxDecompressedBytes?: boolean;
 }
 
 /**
@@ -52,6 +59,8 @@ export function addCodecFlags(
         'cap on the inflated size of one payload (env: TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES; default: 67108864)',
       ).argParser(parsePositiveByteCount),
     );
+    // Stored as a default value is, so every parse hands it to the action with the flags; no flag can set it.
+    command.setOptionValue('offersMaxDecompressedBytes', true);
   }
   return command;
 }
@@ -60,9 +69,17 @@ export function addCodecFlags(
  * Codec options from the config file, then the environment, then the flags. The active key id is the one `serve`
  * encrypts with: `DIR/.active-key-id` of the keys directory when it has one, else the configured id; `--key-id`
  * overrides both (a tool may ask about another key than the server's).
+ *
+ * For the commands that offer `--max-decompressed-bytes` (decode, scan, rewrap), a cap of 0 from the variable or the
+ * config file is a usage error (exit 2) naming where it came from, as `--max-decompressed-bytes 0` is: the codecs would
+ * refuse it later, once per file, without saying where it was set.
  */
 export function codecOptionsFrom(flags: CodecFlags, io: CliIo): CodecOptions {
   const options = loadCodecOptions({ configFile: flags.config, env: io.env });
+  const zeroCap = flags.maxDecompressedBytes === undefined && options.maxDecompressedBytes === 0;
+  if (flags.offersMaxDecompressedBytes && zeroCap) {
+    throw new CliExit(2, `${sourceOfMaxDecompressedBytes(flags, io)} must be greater than 0`);
+  }
   if (flags.keysDir !== undefined) options.keysDir = flags.keysDir;
   const encryptionKeyID = flags.keyId ?? resolveActiveKeyId(options.keysDir, options.encryptionKeyID);
   if (encryptionKeyID !== undefined) options.encryptionKeyID = encryptionKeyID;
@@ -70,6 +87,28 @@ export function codecOptionsFrom(flags: CodecFlags, io: CliIo): CodecOptions {
   if (flags.compressionThreshold !== undefined) options.compressionThreshold = flags.compressionThreshold;
   if (flags.maxDecompressedBytes !== undefined) options.maxDecompressedBytes = flags.maxDecompressedBytes;
   return options;
+}
+
+/** Where `maxDecompressedBytes` was set, the flag aside: its variable, which wins, else the config file's field. */
+function sourceOfMaxDecompressedBytes(flags: CodecFlags, io: CliIo): string {
+  const variable = CODEC_ENV.maxDecompressedBytes;
+  if ((io.env[variable] ?? '') !== '') return variable;
+  return `${flags.config ?? io.env[CODEC_ENV.configFile]}: maxDecompressedBytes`;
+}
+
+/**
+ * Why `binary/zlib` payloads could not be opened, for scan's and rewrap's messages: `2 inflate(s) past
+ * --max-decompressed-bytes (1000): raise it to open them; 1 not a valid zlib stream`.
+ */
+export function uninspectedReasons(counts: PayloadCounts, options: CodecOptions): string {
+  const { tooLarge, notZlib } = counts.uninspectedByReason;
+  const cap = options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES;
+  const reasons: string[] = [];
+  if (tooLarge > 0) {
+    reasons.push(`${tooLarge} inflate(s) past --max-decompressed-bytes (${cap}): raise it to open them`);
+  }
+  if (notZlib > 0) reasons.push(`${notZlib} not a valid zlib stream`);
+  return reasons.join('; ');
 }
 
 /** Parses a non-negative integer flag value, for commander. */

@@ -12,7 +12,7 @@ import {
 import { RewrapKeyMissingError } from '../rotation/errors.js';
 import { type RewrapOptions, rewrapJsonText } from '../rotation/rewrap.js';
 import type { PayloadCounts } from '../rotation/walk-payloads.js';
-import { addCodecFlags, type CodecFlags, codecOptionsFrom } from './codec-options-flags.js';
+import { addCodecFlags, type CodecFlags, codecOptionsFrom, uninspectedReasons } from './codec-options-flags.js';
 import { CliExit, type CliIo } from './io.js';
 
 const HELP = `
@@ -22,8 +22,12 @@ encryption-key-id is not the active key id is decrypted with its own key and enc
 payload inside (compressed or not) is kept as it is, and nothing is ever written in plaintext. A binary/zlib
 payload around a binary/encrypted one (what Go workers write when they encrypt first and then compress, as the
 Trenova codec does with a threshold of 0) is rewrapped the same way inside, and deflated back into binary/zlib, so
-Go workers still read it; one that inflates past --max-decompressed-bytes is left as it is, counted as compressed.
-Only the rewrapped payloads' text changes; all other bytes of the file stay as they are.
+Go workers still read it. Only the rewrapped payloads' text changes; all other bytes of the file stay as they are.
+
+A binary/zlib payload that cannot be opened (it inflates past --max-decompressed-bytes, or is not a valid zlib
+stream) may hold a payload under an old key: it is left as it is, the file's other payloads are still rewrapped,
+and the command names the file, says why, and exits 1. Raise --max-decompressed-bytes to open those that are only
+too large.
 
 A file is replaced atomically (temporary file in the same directory with the same mode, owner and group, fsync,
 rename, fsync of the directory), so after a crash it is wholly old or wholly new; a run removes the temporary
@@ -35,7 +39,7 @@ and the key id; the other files are still processed. Running again changes nothi
 
 Keys come from TEMPORAL_ENCRYPTION_KEY_<id> / TEMPORAL_ENCRYPTION_KEY and --keys-dir: the active key and every
 old key still in use. The active key id is --key-id, else DIR/.active-key-id of --keys-dir (as for serve), else the
-configured one. Exit status: 0 ok, 1 a file failed, 2 usage.`;
+configured one. Exit status: 0 ok, 1 a file failed or held a payload that could not be opened, 2 usage.`;
 
 type FileStatus = 'rewrapped' | 'would-rewrap' | 'unchanged' | 'failed';
 
@@ -93,7 +97,10 @@ export function registerRewrap(program: Command, io: CliIo): void {
       unchanged: count(reports, 'unchanged'),
       failed: count(reports, 'failed'),
       payloadsRewrapped: reports.reduce((sum, report) => sum + report.rewrapped, 0),
+      /** binary/zlib payloads that could not be opened, left as they were: they may still be under an old key. */
+      payloadsUninspected: reports.reduce((sum, report) => sum + (report.counts?.uninspected ?? 0), 0),
     };
+    const filesWithUninspected = reports.filter((report) => (report.counts?.uninspected ?? 0) > 0).length;
     if (flags.json) {
       io.stdout(`${JSON.stringify({ activeKeyId: codec.activeKeyId, dryRun, files: reports, totals }, null, 2)}\n`);
     } else {
@@ -102,6 +109,7 @@ export function registerRewrap(program: Command, io: CliIo): void {
       io.stdout(
         `${verb} ${totals.payloadsRewrapped} payload(s) in ${totals.rewrapped} of ${totals.files} file(s) to key id ` +
           `${describeKeyId(codec.activeKeyId)}; ${totals.unchanged} unchanged, ${totals.failed} failed` +
+          (totals.payloadsUninspected > 0 ? `; ${totals.payloadsUninspected} payload(s) NOT OPENED` : '') +
           `${dryRun ? ' (dry run: nothing written)' : ''}\n`,
       );
     }
@@ -113,8 +121,23 @@ export function registerRewrap(program: Command, io: CliIo): void {
         const { message, code } = report.error;
         io.stderr(`rewrap: ${report.file}: ${message} (${code}); the file was left unchanged\n`);
       }
+      if (report.counts && report.counts.uninspected > 0) {
+        io.stderr(
+          `rewrap: ${report.file}: ${report.counts.uninspected} binary/zlib payload(s) could not be opened and are ` +
+            `left as they are, so the file may still need an old key (${uninspectedReasons(report.counts, options)})\n`,
+        );
+      }
     }
-    if (totals.failed > 0) throw new CliExit(1, `rewrap failed for ${totals.failed} of ${totals.files} file(s)`);
+    // Like a file that holds a key id with no key: the rotation of these files is not done, and exit 0 would say it is.
+    const problems: string[] = [];
+    if (totals.failed > 0) problems.push(`rewrap failed for ${totals.failed} of ${totals.files} file(s)`);
+    if (totals.payloadsUninspected > 0) {
+      problems.push(
+        `${totals.payloadsUninspected} binary/zlib payload(s) in ${filesWithUninspected} of ${totals.files} file(s) ` +
+          'could not be opened and may still be under an old key',
+      );
+    }
+    if (problems.length > 0) throw new CliExit(1, problems.join('; '));
   });
 }
 
@@ -179,7 +202,8 @@ function formatTable(reports: readonly FileReport[]): string {
     report.counts ? String(report.counts.total) : '-',
     report.counts ? formatKeyIds(report.counts.byKeyId) : '-',
     String(report.rewrapped),
-    report.status === 'failed' ? `failed (${report.error!.code})` : report.status,
+    (report.status === 'failed' ? `failed (${report.error!.code})` : report.status) +
+      (report.counts && report.counts.uninspected > 0 ? `, ${report.counts.uninspected} NOT OPENED` : ''),
   ]);
   const all = [['FILE', 'PAYLOADS', 'ENCRYPTED BY KEY ID', 'REWRAP', 'RESULT'], ...rows];
   const widths = all[0]!.map((_, column) => Math.max(...all.map((row) => row[column]!.length)));

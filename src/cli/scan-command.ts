@@ -11,7 +11,7 @@ import {
   ScheduleListingError,
   scanWorkflowHistories,
 } from '../rotation/scan.js';
-import { addCodecFlags, type CodecFlags, codecOptionsFrom } from './codec-options-flags.js';
+import { addCodecFlags, type CodecFlags, codecOptionsFrom, uninspectedReasons } from './codec-options-flags.js';
 import { CliExit, type CliIo } from './io.js';
 import { addConnectionFlags, type ConnectionFlags, connectTemporal } from './temporal-connection.js';
 
@@ -21,8 +21,8 @@ raw history, as the server stores it, with no codec. It also lists every schedul
 not apply to them; --no-schedules skips them) and describes each one: a schedule keeps its start-workflow action
 (input, memo, header) and its memo encrypted as the client that saved it encoded them, and passes them to every
 workflow it starts. Every payload found is counted by its encryption-key-id (a binary/zlib payload around a
-binary/encrypted one, as Go workers write with a compression threshold of 0, by the inner one's; one that inflates
-past --max-decompressed-bytes counts as compressed), and each key id gets a verdict:
+binary/encrypted one, as Go workers write with a compression threshold of 0, by the inner one's), and each key id
+gets a verdict:
   active        new payloads are encrypted with it
   referenced    retained histories or schedules still hold payloads under it: keep it
                 (N open and M closed workflows, S schedules)
@@ -37,16 +37,21 @@ workflows that still carry a non-active key are listed: they need it until they 
 So are schedules on a non-active key: they need it until they are re-saved by a client whose active key is the new
 one (an update re-encodes the action; a schedule's memo changes only by recreating it) or deleted.
 
+A binary/zlib payload that cannot be opened (it inflates past --max-decompressed-bytes, or is not a valid zlib
+stream) may hold a payload under any key id: it is counted as not opened, and then no key is called safe to retire;
+raise --max-decompressed-bytes to open those that are only too large.
+
 Rotation: add the new key everywhere as decrypt-only, make it active, run scan until the old key is unreferenced,
 then remove it. A run covers only the executions the server lists (not archived histories) and, with --query,
-only those the query matches; with --no-schedules, no schedule. Only a full scan calls a key safe to retire.
+only those the query matches; with --no-schedules, no schedule. Only a full scan, with every history and schedule
+read and every payload opened, calls a key safe to retire.
 
 Keys come from TEMPORAL_ENCRYPTION_KEY_<id> / TEMPORAL_ENCRYPTION_KEY and --keys-dir, as for the other commands;
 --config is the codec's YAML/JSON config, --config-file the Temporal CLI's TOML profile file. Needs the optional
 peer dependencies @temporalio/client and @temporalio/envconfig.
 
-Ctrl-C stops the scan and prints what it has, marked partial. Exit status: 0 done, 1 error or histories or
-schedules that could not be read, 2 usage, 130 interrupted.`;
+Ctrl-C stops the scan and prints what it has, marked partial. Exit status: 0 done, 1 error, histories or
+schedules that could not be read, or payloads that could not be opened, 2 usage, 130 interrupted.`;
 
 interface ScanFlags extends CodecFlags, ConnectionFlags {
   query?: string;
@@ -148,12 +153,18 @@ export function registerScan(program: Command, io: CliIo, deps: ScanCommandDeps 
       unread.push(`${report.scheduleFailures.length} schedule(s)`);
       firsts.push(`first schedule: ${first.scheduleId}: ${first.message}`);
     }
+    const problems: string[] = [];
     if (unread.length > 0) {
-      throw new CliExit(
-        1,
-        `${unread.join(' and ')} could not be read, so the report does not cover them (${firsts.join('; ')})`,
+      const first = firsts.join('; ');
+      problems.push(`${unread.join(' and ')} could not be read, so the report does not cover them (${first})`);
+    }
+    if (report.payloads.uninspected > 0) {
+      problems.push(
+        `${report.payloads.uninspected} binary/zlib payload(s) could not be opened, so the key ids inside them are ` +
+          `unknown and no key is called safe to retire (${uninspectedReasons(report.payloads, options)})`,
       );
     }
+    if (problems.length > 0) throw new CliExit(1, problems.join('; '));
   });
 }
 
@@ -201,10 +212,11 @@ export function formatReport(report: ScanReport): string {
       (workflows.vanished > 0 ? `; ${workflows.vanished} deleted while scanning` : '') +
       (workflows.failed > 0 ? `; ${workflows.failed} COULD NOT BE READ` : '') +
       (schedules.vanished > 0 ? `; ${schedules.vanished} schedule(s) deleted while scanning` : '') +
-      (schedules.failed > 0 ? `; ${schedules.failed} schedule(s) COULD NOT BE READ` : ''),
+      (schedules.failed > 0 ? `; ${schedules.failed} schedule(s) COULD NOT BE READ` : '') +
+      (payloads.uninspected > 0 ? `; ${payloads.uninspected} binary/zlib payload(s) COULD NOT BE OPENED` : ''),
     '',
   ];
-  const unproven = report.partial || workflows.failed > 0 || report.query !== '' || schedules.skipped || schedules.failed > 0;
+  const unproven = !report.complete;
   const rows = report.keys.map((key) => [
     showKeyId(key.keyId),
     key.verdict,

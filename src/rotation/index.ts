@@ -22,6 +22,7 @@ export {
   type PayloadJsonNode,
   type PayloadProtoNode,
   type PayloadVisitor,
+  type UninspectedByReason,
 } from './walk-payloads.js';
 export {
   DEFAULT_SCAN_CONCURRENCY,

@@ -26,8 +26,8 @@ export interface RewrapOptions {
   dryRun?: boolean;
   /**
    * Refuse to inflate one `binary/zlib` layer past this many bytes, as the codecs do; default 64 MiB. A `binary/zlib`
-   * payload is inflated to find a `binary/encrypted` one inside (Go's order); one that does not inflate is counted as
-   * `compressed` and left as it is.
+   * payload is inflated to find a `binary/encrypted` one inside (Go's order); one that does not inflate is left as it
+   * is and counted as `uninspected`: it may still be under an old key.
    */
   maxDecompressedBytes?: number;
 }
@@ -36,7 +36,10 @@ export interface RewrapOptions {
 export interface RewrapResult {
   /** The key id every encrypted payload is under afterwards. */
   activeKeyId: string;
-  /** The document's payloads before the rewrap. */
+  /**
+   * The document's payloads before the rewrap. `counts.uninspected` are `binary/zlib` payloads that could not be
+   * opened (past `maxDecompressedBytes`, or not zlib): left as they are, they may still be under an old key.
+   */
   counts: PayloadCounts;
   /** Payloads re-encrypted (with `dryRun`: that would be). */
   rewrapped: number;
@@ -67,7 +70,10 @@ interface PlannedRewrap {
  * A `binary/zlib` payload around a `binary/encrypted` one (Go's `NewCodecDataConverter(parent, zlib, encryption)`
  * writes `zlib(encrypted(x))`) is rewrapped too, keeping the nesting: the `binary/encrypted` payload inside is
  * re-encrypted as above, then serialized and deflated back into the `binary/zlib` payload, whose other fields
- * (its metadata: `encoding` only, as Go writes it) stay as they were. Go workers read it as before.
+ * (its metadata: `encoding` only, as Go writes it) stay as they were. Go workers read it as before. A `binary/zlib`
+ * payload that cannot be inflated (past `maxDecompressedBytes`, or not a valid zlib stream) is left as it is and
+ * counted in `counts.uninspected`, not thrown for (it may hold no encrypted payload at all): while there is one, the
+ * document may still need an old key.
  *
  * All or nothing: every payload is decrypted before any is replaced, so on an error the document is unchanged.
  * Throws {@link RewrapKeyMissingError} (`ERR_KEY_CONFIG`) naming every key id the ring lacks, `DecryptionError` for a
@@ -203,6 +209,7 @@ function checkRewrapped(output: string, result: RewrapResult, maxDecompressedByt
     after.total === before.total &&
     after.plain === before.plain &&
     after.compressed === before.compressed &&
+    after.uninspected === before.uninspected &&
     after.other === before.other &&
     after.encrypted === before.encrypted &&
     Object.keys(after.byKeyId).every((keyId) => keyId === result.activeKeyId);

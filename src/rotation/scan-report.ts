@@ -14,7 +14,9 @@ import {
  * What a key id needs, from a scan of every retained history and every schedule:
  * - `active`: new payloads are encrypted with it.
  * - `referenced`: not active, but payloads of retained histories or of schedules are under it: keep it.
- * - `unreferenced`: configured, not active, and no payload is under it: safe to retire.
+ * - `unreferenced`: configured, not active, and no payload is under it: safe to retire, from a complete scan only
+ *   (see {@link ScanReport}: not when interrupted, limited by a query, without the schedules, or with runs or
+ *   schedules that could not be read or payloads that could not be opened).
  * - `missing`: payloads are under it, but no configured key decrypts them: they are unreadable now.
  */
 export type KeyVerdict = 'active' | 'referenced' | 'unreferenced' | 'missing';
@@ -89,6 +91,11 @@ export interface ScanReport {
   activeKeyId: string;
   /** Interrupted: the counts cover the runs scanned before the interruption, each run wholly or not at all. */
   partial: boolean;
+  /**
+   * Whether the scan saw everything the namespace retains: not interrupted, no `query`, schedules read, every history
+   * and schedule read and every payload opened. Only then does `unreferenced` prove a key unused.
+   */
+  complete: boolean;
   workflows: {
     /** Runs whose whole history was scanned. */
     scanned: number;
@@ -112,7 +119,9 @@ export interface ScanReport {
   };
   /**
    * Every payload of the scanned histories and schedules, by kind, and the encrypted ones by key id (a `binary/zlib`
-   * payload around a `binary/encrypted` one, as Go's codec writes, counts as encrypted under the inner key id).
+   * payload around a `binary/encrypted` one, as Go's codec writes, counts as encrypted under the inner key id). A
+   * `binary/zlib` payload that could not be opened counts as `uninspected` (by reason: past the cap, or not zlib): it
+   * may be under any key id, so while there is one `unreferenced` is not proof.
    */
   payloads: PayloadCounts;
   /**
@@ -212,9 +221,11 @@ export class ScanTally {
 
   /** Adds the payload counts of one run or schedule, and `count`s it once in each key id it holds payloads under. */
   #add({ counts }: RunTally, count: (key: KeyTally) => void): void {
-    for (const field of ['total', 'encrypted', 'compressed', 'plain', 'other'] as const) {
+    for (const field of ['total', 'encrypted', 'compressed', 'uninspected', 'plain', 'other'] as const) {
       this.payloads[field] += counts[field];
     }
+    this.payloads.uninspectedByReason.tooLarge += counts.uninspectedByReason.tooLarge;
+    this.payloads.uninspectedByReason.notZlib += counts.uninspectedByReason.notZlib;
     for (const [keyId, payloads] of Object.entries(counts.byKeyId)) {
       this.payloads.byKeyId[keyId] = (this.payloads.byKeyId[keyId] ?? 0) + payloads;
       const key = this.#byKeyId.get(keyId) ?? emptyKeyTally();
@@ -268,9 +279,16 @@ export class ScanTally {
       query: context.query,
       activeKeyId: this.activeKeyId,
       partial: context.partial,
+      complete:
+        !context.partial &&
+        context.query === '' &&
+        !this.schedules.skipped &&
+        this.schedules.failed === 0 &&
+        this.workflows.failed === 0 &&
+        this.payloads.uninspected === 0,
       workflows: { ...this.workflows },
       schedules: { ...this.schedules },
-      payloads: { ...this.payloads, byKeyId },
+      payloads: { ...this.payloads, byKeyId, uninspectedByReason: { ...this.payloads.uninspectedByReason } },
       keys,
       openWorkflowsOnInactiveKeys: [...this.#openOnInactive].sort(byId),
       schedulesOnInactiveKeys: [...this.#schedulesOnInactive].sort(byScheduleId),

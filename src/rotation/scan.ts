@@ -38,7 +38,7 @@ export interface ScanOptions {
   /**
    * Refuse to inflate one `binary/zlib` layer past this many bytes, as the codecs do; default 64 MiB. A `binary/zlib`
    * payload is inflated to find a `binary/encrypted` one inside (Go's `zlib(encrypted(x))`), counted under its key id;
-   * one that does not inflate counts as `compressed`.
+   * one that does not inflate counts as `uninspected` (and then `unreferenced` is not proof).
    */
   maxDecompressedBytes?: number;
   /** Stops the scan; it then resolves with what it has, `partial: true`. */
@@ -105,8 +105,9 @@ export class ScheduleListingError extends Error {
  * Schedules are listed and described first, then runs, `concurrency` calls at a time in all; a run counts once its
  * whole history is read, a schedule once it is described, so an aborted scan (`signal`) resolves with a consistent
  * partial report. A run or schedule that vanished meanwhile is counted apart; one that cannot be read is listed in
- * `failures` or `scheduleFailures` (and then `unreferenced` is not proof). A failure to list rejects (for the
- * schedules, with a {@link ScheduleListingError}).
+ * `failures` or `scheduleFailures`, and a `binary/zlib` payload that does not inflate (past the cap, or not zlib) is
+ * counted in `payloads.uninspected` (in both cases `unreferenced` is then not proof). A failure to list rejects (for
+ * the schedules, with a {@link ScheduleListingError}).
  *
  * @example
  * const client = new Client({ connection: await Connection.connect({ address }), namespace: 'default' });

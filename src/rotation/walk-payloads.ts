@@ -19,8 +19,8 @@ export type PayloadJsonNode = Record<string, unknown> & { metadata: Record<strin
 export type PayloadVisitor = (payload: PayloadJsonNode, path: string) => void;
 
 /**
- * How many payloads a document holds, by kind. Each payload counts once, in one of `encrypted`, `compressed`, `plain`
- * and `other`, which add up to `total`.
+ * How many payloads a document holds, by kind. Each payload counts once, in one of `encrypted`, `compressed`,
+ * `uninspected`, `plain` and `other`, which add up to `total`.
  */
 export interface PayloadCounts {
   /** Every payload found. */
@@ -37,16 +37,37 @@ export interface PayloadCounts {
    */
   byKeyId: Record<string, number>;
   /**
-   * `binary/zlib` payloads with no `binary/encrypted` payload inside: compressed, but readable by anyone. A
-   * `binary/zlib` payload that does not inflate (not a valid zlib stream, or past the cap) is counted here too, by its
-   * marker, as a damaged `binary/encrypted` payload is counted under its key id: no codec can read what it holds.
+   * `binary/zlib` payloads whose inflated payload is not `binary/encrypted`: compressed, not encrypted. One layer is
+   * opened, as decode opens it: a `binary/zlib` payload inside another counts here too.
    */
   compressed: number;
+  /**
+   * `binary/zlib` payloads that could not be opened, so what they hold, and under which key id, is unknown: they may be
+   * Go's `zlib(encrypted(x))` under any key. While there is one, no count here proves that a key is unused.
+   */
+  uninspected: number;
+  /**
+   * Why the `uninspected` payloads could not be opened: `tooLarge`, they inflate past the cap (`maxDecompressedBytes`;
+   * a higher cap opens them); `notZlib`, they are not a valid zlib stream of a payload (damaged, empty, or another
+   * codec's format).
+   */
+  uninspectedByReason: UninspectedByReason;
   /** Payloads of Temporal's standard converters (`json/plain`, `binary/null`, ...): readable by anyone. */
   plain: number;
   /** Any other encoding (another codec's output). */
   other: number;
 }
+
+/** {@link PayloadCounts.uninspectedByReason}. */
+export interface UninspectedByReason {
+  /** Inflate past the cap (`ERR_DECOMPRESSED_TOO_LARGE`). */
+  tooLarge: number;
+  /** Not a valid zlib stream of a payload (`ERR_DECOMPRESSION_FAILED`). */
+  notZlib: number;
+}
+
+/** Why a `binary/zlib` payload could not be opened: a key of {@link UninspectedByReason}. */
+export type UninspectedReason = keyof UninspectedByReason;
 
 /** The encodings of the payload converters every Temporal SDK ships. */
 const PLAIN_ENCODINGS = new Set(['binary/null', 'binary/plain', 'json/plain', 'json/protobuf', 'binary/protobuf']);
@@ -169,7 +190,7 @@ function pathOf(frame: Frame): string {
 export interface CountKeyIdsOptions {
   /**
    * Refuse to inflate one `binary/zlib` layer past this many bytes, as the codecs do (`maxDecompressedBytes`); default
-   * 64 MiB. A payload that does not inflate counts as `compressed`.
+   * 64 MiB. A payload that does not inflate counts as `uninspected`.
    */
   maxDecompressedBytes?: number;
 }
@@ -178,7 +199,8 @@ export interface CountKeyIdsOptions {
  * Counts the payloads of a parsed JSON document by kind, and the encrypted ones by key id: what a rotation must
  * still rewrap, and whether an old key is still needed. A `binary/zlib` payload is inflated to see whether it holds
  * a `binary/encrypted` one (Go's order, `zlib(encrypted(x))`), which then counts under its key id; no other payload
- * is opened.
+ * is opened. One that cannot be inflated counts as `uninspected`: while `uninspected` is not 0, a key id missing from
+ * `byKeyId` may still be in use.
  *
  * @example
  * const { byKeyId } = countKeyIds(JSON.parse(historyText)); // { "2024-01": 12, "2025-01": 3 }
@@ -205,34 +227,52 @@ export function zlibInflater(maxDecompressedBytes?: number): CompressionCodec {
   return new CompressionCodec({ compress: false, maxDecompressedBytes });
 }
 
+/** @internal What is inside a `binary/zlib` payload, as far as the rotation tools need to know. */
+export type ZlibContent =
+  /** Go's `zlib(encrypted(x))`: the `binary/encrypted` payload inside, and its key id. */
+  | { encrypted: Payload; keyId: string; uninspected?: undefined }
+  /** A payload under no encryption. */
+  | { encrypted?: undefined; keyId?: undefined; uninspected?: undefined }
+  /** Could not be inflated: what it holds is unknown. */
+  | { encrypted?: undefined; keyId?: undefined; uninspected: UninspectedReason };
+
 /**
- * @internal The `binary/encrypted` payload inside a `binary/zlib` payload, found by inflating it as decode does (one
- * layer, with the cap); undefined when what it holds is not `binary/encrypted`, or when it does not inflate (then the
- * payload is counted as damaged `binary/zlib`, by its marker). Only `binary/zlib` payloads are inflated: call it for
- * those alone.
+ * @internal What a `binary/zlib` payload holds, found by inflating it as decode does (one layer, with the cap): the
+ * `binary/encrypted` payload inside, nothing encrypted, or, when it does not inflate, why (then nobody here knows
+ * which key it needs). Only `binary/zlib` payloads are inflated: call it for those alone.
  */
-export function encryptedInsideZlib(zlibData: Uint8Array, inflater: CompressionCodec): Payload | undefined {
+export function openZlib(zlibData: Uint8Array, inflater: CompressionCodec): ZlibContent {
   let inner: Payload;
   try {
     inner = inflater.inflatePayload({ data: zlibData });
   } catch (error) {
-    if (error instanceof DecompressionError || error instanceof DecompressedTooLargeError) return undefined;
+    if (error instanceof DecompressedTooLargeError) return { uninspected: 'tooLarge' };
+    if (error instanceof DecompressionError) return { uninspected: 'notZlib' };
     throw error;
   }
-  return encryptionKeyIdOf(inner) === undefined ? undefined : inner;
+  const keyId = encryptionKeyIdOf(inner);
+  return keyId === undefined ? {} : { encrypted: inner, keyId };
 }
-
 
 /** @internal A zeroed {@link PayloadCounts}; `byKeyId` has no prototype, so any key id is a plain entry. */
 export function emptyCounts(): PayloadCounts {
   const byKeyId = Object.create(null) as Record<string, number>;
-  return { total: 0, encrypted: 0, byKeyId, compressed: 0, plain: 0, other: 0 };
+  return {
+    total: 0,
+    encrypted: 0,
+    byKeyId,
+    compressed: 0,
+    uninspected: 0,
+    uninspectedByReason: { tooLarge: 0, notZlib: 0 },
+    plain: 0,
+    other: 0,
+  };
 }
 
 /**
  * @internal Adds one payload to the counts, looking inside a `binary/zlib` one for a `binary/encrypted` one (see
- * {@link encryptedInsideZlib}). Returns the key id it was counted under: its own, or that of the `binary/encrypted`
- * payload inside it; undefined when it is under no encryption.
+ * {@link openZlib}). Returns the key id it was counted under: its own, or that of the `binary/encrypted` payload
+ * inside it; undefined when it is under no encryption, or could not be opened (then it counts as `uninspected`).
  */
 export function tallyPayload(
   counts: PayloadCounts,
@@ -240,19 +280,22 @@ export function tallyPayload(
   inflater: CompressionCodec = DEFAULT_INFLATER,
 ): string | undefined {
   const encoding = base64Text(payload.metadata[METADATA_ENCODING]);
-  let keyId = encryptedKeyIdOfJson(payload);
-  if (keyId === undefined && encoding === ENCODING_ZLIB && typeof payload.data === 'string') {
-    const inner = encryptedInsideZlib(Buffer.from(payload.data, 'base64'), inflater);
-    if (inner) keyId = encryptionKeyIdOf(inner);
+  const keyId = encryptedKeyIdOfJson(payload);
+  if (keyId === undefined && encoding === ENCODING_ZLIB) {
+    // proto3 JSON leaves empty bytes out: no `data` is an empty stream, which does not inflate.
+    const data = typeof payload.data === 'string' ? Buffer.from(payload.data, 'base64') : new Uint8Array(0);
+    const content = openZlib(data, inflater);
+    tallyEncoding(counts, encoding, content);
+    return content.keyId;
   }
-  tallyEncoding(counts, encoding, keyId);
+  tallyEncoding(counts, encoding, keyId === undefined ? {} : { keyId });
   return keyId;
 }
 
 /**
  * @internal Adds one payload, as a protobuf message object, to the counts, as {@link tallyPayload} does. Returns the
  * `binary/encrypted` payload it was counted under (itself, or the one inside it) with its key id; undefined when it is
- * under no encryption.
+ * under no encryption, or could not be opened.
  */
 export function tallyProtoPayload(
   counts: PayloadCounts,
@@ -260,24 +303,29 @@ export function tallyProtoPayload(
   inflater: CompressionCodec = DEFAULT_INFLATER,
 ): { keyId: string; encrypted: Payload } | undefined {
   const encoding = utf8.decode(payload.metadata.encoding);
-  let found: { keyId: string; encrypted: Payload } | undefined;
   const keyId = encryptedKeyIdOfProto(payload);
-  if (keyId !== undefined) {
-    found = { keyId, encrypted: payload as Payload };
-  } else if (encoding === ENCODING_ZLIB) {
+  if (keyId === undefined && encoding === ENCODING_ZLIB) {
     const data = (payload as { data?: unknown }).data;
-    const inner = data instanceof Uint8Array ? encryptedInsideZlib(data, inflater) : undefined;
-    if (inner) found = { keyId: encryptionKeyIdOf(inner)!, encrypted: inner };
+    const content = openZlib(data instanceof Uint8Array ? data : new Uint8Array(0), inflater);
+    tallyEncoding(counts, encoding, content);
+    return content.encrypted && { keyId: content.keyId, encrypted: content.encrypted };
   }
-  tallyEncoding(counts, encoding, found?.keyId);
-  return found;
+  tallyEncoding(counts, encoding, keyId === undefined ? {} : { keyId });
+  return keyId === undefined ? undefined : { keyId, encrypted: payload as Payload };
 }
 
-function tallyEncoding(counts: PayloadCounts, encoding: string | undefined, encryptedKeyId: string | undefined): void {
+function tallyEncoding(
+  counts: PayloadCounts,
+  encoding: string | undefined,
+  found: { keyId?: string | undefined; uninspected?: UninspectedReason | undefined },
+): void {
   counts.total++;
-  if (encryptedKeyId !== undefined) {
+  if (found.keyId !== undefined) {
     counts.encrypted++;
-    counts.byKeyId[encryptedKeyId] = (counts.byKeyId[encryptedKeyId] ?? 0) + 1;
+    counts.byKeyId[found.keyId] = (counts.byKeyId[found.keyId] ?? 0) + 1;
+  } else if (found.uninspected !== undefined) {
+    counts.uninspected++;
+    counts.uninspectedByReason[found.uninspected]++;
   } else if (encoding === ENCODING_ZLIB) {
     counts.compressed++;
   } else if (encoding !== undefined && PLAIN_ENCODINGS.has(encoding)) {

@@ -394,6 +394,38 @@ describe('temporal-codec CLI', () => {
   });
 });
 
+  // Bug: TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES=0 (or maxDecompressedBytes: 0 in the config file) passed the tools,
+  // and then every file failed with "maxDecompressedBytes must be greater than 0" (ERR_CONFIG), exit 1, naming no
+  // variable; --max-decompressed-bytes 0 already exits 2.
+  it('exits 2 on a cap of 0 from the variable or the config file for decode and rewrap, naming where it was set', async () => {
+    const key = { TEMPORAL_ENCRYPTION_KEY: `base64:${KEY_B64}` };
+    const file = tempFile('payloads.json', doc(plain('1')));
+    const config = tempFile('config.yaml', 'temporal:\n  security:\n    maxDecompressedBytes: 0\n');
+    const cases: Array<[Record<string, string>, string[], string]> = [
+      [{ TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: '0' }, [], 'TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES'],
+      [{}, ['--config', config], `${config}: maxDecompressedBytes`],
+      [{ TEMPORAL_CODEC_CONFIG: config }, [], `${config}: maxDecompressedBytes`],
+      // The variable wins over the file, so it is the one named.
+      [{ TEMPORAL_CODEC_CONFIG: config, TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: '0' }, [], 'TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES'],
+    ];
+    for (const [env, args, source] of cases) {
+      for (const command of ['decode', 'rewrap']) {
+        const h = harness({ ...key, ...env });
+        expect(await main([command, ...args, file], h.io)).toBe(2);
+        expect(h.stderr()).toBe(`temporal-codec: ${source} must be greater than 0\n`);
+        expect(h.stdout()).toBe('');
+      }
+    }
+    // The flag overrides them, as everywhere; a non-zero variable overrides the file.
+    const flag = harness({ ...key, TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: '0' });
+    expect(await main(['decode', '--max-decompressed-bytes', '1000', file], flag.io)).toBe(0);
+    const variable = harness({ ...key, TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: '1000' });
+    expect(await main(['decode', '--config', config, file], variable.io)).toBe(0);
+    // A command that never inflates does not offer the flag, and does not check the cap.
+    const keys = harness({ ...key, TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: '0' });
+    expect(await main(['keys'], keys.io)).toBe(0);
+  });
+
 describe('temporal-codec output errors', () => {
   it('exits 141 without a word when the reader of standard output has gone (EPIPE)', async () => {
     const stderr = memoryStream();

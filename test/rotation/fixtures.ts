@@ -24,6 +24,9 @@ export const CLI_ENV: Record<string, string> = {
   TEMPORAL_CODEC_ENCRYPTION_KEY_ID: 'new',
 };
 
+/** The `uninspected` counts of a document whose every binary/zlib payload could be opened: none. */
+export const NONE_UNINSPECTED = { uninspected: 0, uninspectedByReason: { tooLarge: 0, notZlib: 0 } };
+
 /** Every form in which key material could leak into output. */
 export const KEY_SECRETS = Object.values(KEYS).flatMap((key) => [key.toString('base64'), key.toString('hex')]);
 

@@ -18,6 +18,7 @@ import {
   KEY_SECRETS,
   KEYS,
   keyIdsByPath,
+  NONE_UNINSPECTED,
   plain,
   realisticHistory,
 } from './fixtures.js';
@@ -117,7 +118,7 @@ describe('temporal-codec rewrap', () => {
           file: history,
           status: 'would-rewrap',
           format: 'json',
-          counts: { total: 36, encrypted: 30, byKeyId: { new: 2, old: 28 }, compressed: 0, plain: 5, other: 1 },
+          counts: { total: 36, encrypted: 30, byKeyId: { new: 2, old: 28 }, compressed: 0, ...NONE_UNINSPECTED, plain: 5, other: 1 },
           rewrapped: 28,
           rewrappedByKeyId: { old: 28 },
           staleTemporaryFiles: [],
@@ -135,7 +136,7 @@ describe('temporal-codec rewrap', () => {
           },
         },
       ],
-      totals: { files: 2, rewrapped: 1, unchanged: 0, failed: 1, payloadsRewrapped: 28 },
+      totals: { files: 2, rewrapped: 1, unchanged: 0, failed: 1, payloadsRewrapped: 28, payloadsUninspected: 0 },
     });
   });
 
@@ -199,7 +200,7 @@ describe('temporal-codec rewrap', () => {
       'binary/zlib',
       'binary/zlib',
     ]);
-    expect(countKeyIds(after)).toEqual({ total: 3, encrypted: 2, byKeyId: { new: 2 }, compressed: 1, plain: 0, other: 0 });
+    expect(countKeyIds(after)).toEqual({ total: 3, encrypted: 2, byKeyId: { new: 2 }, compressed: 1, ...NONE_UNINSPECTED, plain: 0, other: 0 });
     expect(decodedByPath(after)).toEqual(before);
 
     const once = bytes(go);
@@ -210,24 +211,85 @@ describe('temporal-codec rewrap', () => {
   });
 
   // Bug: rewrap inflated binary/zlib payloads with the default 64 MiB cap whatever was asked; decode took the flag.
-  it('looks inside a binary/zlib payload up to --max-decompressed-bytes; past it, leaves it as it is, counted as compressed', async () => {
+  it('looks inside a binary/zlib payload up to --max-decompressed-bytes', async () => {
     // Go's zlib(encrypted(x)): the payload inside inflates to a little over 5000 bytes.
     const go = file('go.json', { payloads: [goCompressed('old', 'z'.repeat(5000))] });
-    const before = bytes(go);
-    const capped = await rewrap([go, '--max-decompressed-bytes', '1000', '--json']);
-    expect(capped.code).toBe(0);
-    const report = JSON.parse(capped.stdout) as { files: Array<{ status: string; counts: unknown; rewrapped: number }> };
-    expect(report.files[0]).toMatchObject({
-      status: 'unchanged',
-      counts: { total: 1, encrypted: 0, byKeyId: {}, compressed: 1, plain: 0, other: 0 },
-      rewrapped: 0,
-    });
-    expect(bytes(go)).toEqual(before);
-
     const opened = await rewrap([go, '--max-decompressed-bytes', '100000']);
     expect(opened.code).toBe(0);
     expect(opened.stdout).toMatch(row(go, '1', 'old:1', '1', 'rewrapped'));
-    expect(countKeyIds(json(go))).toEqual({ total: 1, encrypted: 1, byKeyId: { new: 1 }, compressed: 0, plain: 0, other: 0 });
+    expect(countKeyIds(json(go))).toEqual({ total: 1, encrypted: 1, byKeyId: { new: 1 }, compressed: 0, ...NONE_UNINSPECTED, plain: 0, other: 0 });
+  });
+
+  // Bug: a payload past the cap was left under the old key, reported as compressed, and the run exited 0, as if the
+  // file no longer needed the old key.
+  it('says which files hold binary/zlib payloads it could not open, and why, rewraps the rest, and exits 1', async () => {
+    const big = goCompressed('old', 'z'.repeat(5000));
+    const mixed = file('mixed.json', { payloads: [big, encrypted('old', 1)] });
+    const clean = file('clean.json', { payloads: [encrypted('old', 2)] });
+    // The text of the first payload, which is to stay byte for byte as it was.
+    const firstPayload = (path: string) => {
+      const text = readFileSync(path, 'utf8');
+      return text.slice(0, text.indexOf('\n    },\n'));
+    };
+    const before = firstPayload(mixed);
+
+    const dry = await rewrap([mixed, clean, '--max-decompressed-bytes', '1000', '--dry-run']);
+    expect(dry.code).toBe(1);
+    expect(dry.stdout).toMatch(row(mixed, '2', 'old:1', '1', 'would-rewrap, 1 NOT OPENED'));
+    expect(dry.stdout).toContain('0 unchanged, 0 failed; 1 payload(s) NOT OPENED (dry run: nothing written)\n');
+    expect(statSync(mixed).mtime.toISOString()).toBe('2024-01-01T00:00:00.000Z');
+
+    const result = await rewrap([mixed, clean, '--max-decompressed-bytes', '1000']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(row(mixed, '2', 'old:1', '1', 'rewrapped, 1 NOT OPENED'));
+    expect(result.stdout).toMatch(row(clean, '1', 'old:1', '1', 'rewrapped'));
+    expect(result.stdout).toContain(
+      'rewrapped 2 payload(s) in 2 of 2 file(s) to key id "new"; 0 unchanged, 0 failed; 1 payload(s) NOT OPENED\n',
+    );
+    expect(result.stderr).toBe(
+      `rewrap: ${mixed}: 1 binary/zlib payload(s) could not be opened and are left as they are, so the file may still ` +
+        'need an old key (1 inflate(s) past --max-decompressed-bytes (1000): raise it to open them)\n' +
+        'temporal-codec: 1 binary/zlib payload(s) in 1 of 2 file(s) could not be opened and may still be under an old key\n',
+    );
+    // The payload it could not open is byte for byte as it was; the other one is under the new key.
+    expect(firstPayload(mixed)).toBe(before);
+    expect((json(mixed) as { payloads: unknown[] }).payloads[0]).toEqual(big);
+    expect(countKeyIds(json(mixed), { maxDecompressedBytes: 1000 })).toMatchObject({
+      encrypted: 1,
+      byKeyId: { new: 1 },
+      uninspected: 1,
+      uninspectedByReason: { tooLarge: 1, notZlib: 0 },
+    });
+
+    const report = JSON.parse((await rewrap([mixed, '--max-decompressed-bytes', '1000', '--json'])).stdout) as {
+      files: Array<{ status: string; counts: unknown; rewrapped: number }>;
+      totals: unknown;
+    };
+    expect(report.files[0]).toMatchObject({
+      status: 'unchanged',
+      counts: { total: 2, encrypted: 1, byKeyId: { new: 1 }, compressed: 0, uninspected: 1, uninspectedByReason: { tooLarge: 1, notZlib: 0 } },
+      rewrapped: 0,
+    });
+    expect(report.totals).toEqual({ files: 1, rewrapped: 0, unchanged: 1, failed: 0, payloadsRewrapped: 0, payloadsUninspected: 1 });
+
+    // With the cap raised it is opened and rewrapped, and the run is clean.
+    const raised = await rewrap([mixed]);
+    expect(raised.stderr).toBe('');
+    expect(raised.code).toBe(0);
+    expect(raised.stdout).toMatch(row(mixed, '2', 'new:1 old:1', '1', 'rewrapped'));
+    expect(countKeyIds(json(mixed))).toEqual({ total: 2, encrypted: 2, byKeyId: { new: 2 }, compressed: 0, ...NONE_UNINSPECTED, plain: 0, other: 0 });
+  });
+
+  it('reports a binary/zlib payload that is not a valid zlib stream as not opened, whatever the cap', async () => {
+    const go = goCompressed('old', 1);
+    const truncated = { ...go, data: Buffer.from(go.data!, 'base64').subarray(0, 20).toString('base64') };
+    const damaged = file('damaged.json', { payloads: [truncated] });
+    const before = bytes(damaged);
+    const result = await rewrap([damaged]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(row(damaged, '1', '-', '0', 'unchanged, 1 NOT OPENED'));
+    expect(result.stderr).toContain(`rewrap: ${damaged}: 1 binary/zlib payload(s) could not be opened and are left as they are, so the file may still need an old key (1 not a valid zlib stream)\n`);
+    expect(bytes(damaged)).toEqual(before);
   });
 
   it('keeps each file\'s permissions, whatever the umask', async () => {

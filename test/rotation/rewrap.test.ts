@@ -28,6 +28,7 @@ import {
   innerByPath,
   KEYS,
   keyIdsByPath,
+  NONE_UNINSPECTED,
   plain,
   plainPayload,
   REALISTIC_HISTORY_PATHS,
@@ -67,7 +68,7 @@ describe('rewrapJson', () => {
     const result = rewrapJson(history, { encryptionCodec: codec });
     expect(result).toEqual({
       activeKeyId: 'new',
-      counts: { total: 36, encrypted: 30, byKeyId: { old: 28, new: 2 }, compressed: 0, plain: 5, other: 1 },
+      counts: { total: 36, encrypted: 30, byKeyId: { old: 28, new: 2 }, compressed: 0, ...NONE_UNINSPECTED, plain: 5, other: 1 },
       rewrapped: 28,
       rewrappedByKeyId: { old: 28 },
     });
@@ -387,7 +388,7 @@ describe("rewrap: Go workers' payloads (binary/zlib around binary/encrypted)", (
 
     expect(result).toEqual({
       activeKeyId: 'new',
-      counts: { total: 4, encrypted: 3, byKeyId: { old: 2, new: 1 }, compressed: 1, plain: 0, other: 0 },
+      counts: { total: 4, encrypted: 3, byKeyId: { old: 2, new: 1 }, compressed: 1, ...NONE_UNINSPECTED, plain: 0, other: 0 },
       rewrapped: 2,
       rewrappedByKeyId: { old: 2 },
     });
@@ -399,7 +400,7 @@ describe("rewrap: Go workers' payloads (binary/zlib around binary/encrypted)", (
     expect([JSON.stringify(goNew), JSON.stringify(zlibPlain)]).toEqual(untouched);
     // The old key is needed no more: the library decodes everything with the new key alone, to the same payloads.
     expect(await libraryDecoded(document, ['new'])).toEqual(original);
-    expect(countKeyIds(document)).toEqual({ total: 4, encrypted: 3, byKeyId: { new: 3 }, compressed: 1, plain: 0, other: 0 });
+    expect(countKeyIds(document)).toEqual({ total: 4, encrypted: 3, byKeyId: { new: 3 }, compressed: 1, ...NONE_UNINSPECTED, plain: 0, other: 0 });
     expect(JSON.stringify(document)).not.toContain('ada@example.com');
   });
 
@@ -466,24 +467,30 @@ describe("rewrap: Go workers' payloads (binary/zlib around binary/encrypted)", (
     expect(JSON.stringify(document)).toBe(before);
   });
 
-  it('leaves a Go payload that inflates past maxDecompressedBytes as it is, as scan counts it, and rewraps the others', () => {
+  it('leaves a Go payload that inflates past maxDecompressedBytes as it is, counted as uninspected, and rewraps the others', () => {
     const big = payloadToJsonOf(goZlib(goEncrypted(plainPayload('y'.repeat(5000)), KEYS.old, 'old')));
     const document = { payloads: [big, goCompressed('old', 1)] };
     const before = JSON.stringify(big);
     const result = rewrapJson(document, { encryptionCodec: codec, maxDecompressedBytes: 1000 });
-    expect(result).toMatchObject({ rewrapped: 1, counts: { total: 2, encrypted: 1, compressed: 1 } });
+    expect(result).toMatchObject({
+      rewrapped: 1,
+      counts: { total: 2, encrypted: 1, compressed: 0, uninspected: 1, uninspectedByReason: { tooLarge: 1, notZlib: 0 } },
+    });
     expect(JSON.stringify(document.payloads[0])).toBe(before);
   });
 
-  it('leaves a binary/zlib payload that does not inflate as it is, counted as compressed, and rewraps the others', () => {
+  it('leaves a binary/zlib payload that does not inflate as it is, counted as uninspected, and rewraps the others', () => {
     const goOld = goCompressed('old', 1);
     const truncated = { ...goOld, data: Buffer.from(goOld.data!, 'base64').subarray(0, 20).toString('base64') };
     const truncatedText = JSON.stringify(truncated);
     const text = `{"payloads": [${truncatedText}, ${JSON.stringify(goCompressed('old', 2))}]}`;
     const result = rewrapJsonText(text, { encryptionCodec: codec });
-    expect(result).toMatchObject({ rewrapped: 1, counts: { total: 2, encrypted: 1, byKeyId: { old: 1 }, compressed: 1 } });
+    expect(result).toMatchObject({
+      rewrapped: 1,
+      counts: { total: 2, encrypted: 1, byKeyId: { old: 1 }, compressed: 0, uninspected: 1, uninspectedByReason: { notZlib: 1 } },
+    });
     expect(result.text.startsWith(`{"payloads": [${truncatedText}, `)).toBe(true);
-    expect(countKeyIds(JSON.parse(result.text))).toMatchObject({ encrypted: 1, byKeyId: { new: 1 }, compressed: 1 });
+    expect(countKeyIds(JSON.parse(result.text))).toMatchObject({ encrypted: 1, byKeyId: { new: 1 }, uninspected: 1 });
   });
 });
 

@@ -13,7 +13,7 @@ import { EncryptionCodec } from '../../src/codecs/encryption-codec.js';
 import { KeyRing } from '../../src/keys/key-ring.js';
 import { payloadToJson, type PayloadJson } from '../../src/payload-json.js';
 import { tempDir } from '../helpers/keys.js';
-import { CLI_ENV, encrypted, goCompressed, KEY_SECRETS, KEYS, plain, plainPayload } from './fixtures.js';
+import { CLI_ENV, encrypted, goCompressed, KEY_SECRETS, KEYS, NONE_UNINSPECTED, plain, plainPayload } from './fixtures.js';
 import { runCli } from './cli-runner.js';
 
 // The command connects through connectTemporal; here it gets the fake server instead, and the rest of main is real.
@@ -130,6 +130,7 @@ describe('temporal-codec scan', () => {
       namespace: 'default',
       activeKeyId: 'new',
       partial: false,
+      complete: true,
       workflows: { scanned: 3, open: 1, closed: 2 },
       payloads: { total: 4, encrypted: 3, byKeyId: { new: 1, old: 2 } },
       openWorkflowsOnInactiveKeys: [{ workflowId: 'order-open-old', runId: 'order-open-old-run', keyIds: ['old'] }],
@@ -287,27 +288,106 @@ describe('temporal-codec scan', () => {
   });
 
   // Bug: scan inflated binary/zlib payloads with the default 64 MiB cap whatever was asked; decode took the flag.
-  it('inflates a binary/zlib payload up to --max-decompressed-bytes; past it, counts it as compressed', async () => {
+  it('inflates a binary/zlib payload up to --max-decompressed-bytes', async () => {
     // Go's zlib(encrypted(x)): the payload inside inflates to a little over 5000 bytes.
     const go = goCompressed('old', 'z'.repeat(5000));
     connection.fake = fakeTemporal([{ workflowId: 'go', open: false, events: eventsWith({ input: [go] }) }]);
-    const payloadsOf = async (args: string[]) => {
+    for (const args of [['--max-decompressed-bytes', '100000'], []]) {
       const result = await scan(['-o', 'json', ...args]);
       expect(result.code).toBe(0);
       const report = JSON.parse(result.stdout) as ScanReport;
-      return { payloads: report.payloads, old: report.keys.find((key) => key.keyId === 'old')?.verdict };
-    };
-    expect(await payloadsOf(['--max-decompressed-bytes', '1000'])).toEqual({
-      payloads: { total: 1, encrypted: 0, byKeyId: {}, compressed: 1, plain: 0, other: 0 },
-      old: 'unreferenced',
-    });
-    for (const args of [['--max-decompressed-bytes', '100000'], []]) {
-      expect(await payloadsOf(args)).toEqual({
-        payloads: { total: 1, encrypted: 1, byKeyId: { old: 1 }, compressed: 0, plain: 0, other: 0 },
-        old: 'referenced',
+      expect(report.payloads).toEqual({
+        total: 1,
+        encrypted: 1,
+        byKeyId: { old: 1 },
+        compressed: 0,
+        ...NONE_UNINSPECTED,
+        plain: 0,
+        other: 0,
       });
+      expect(report.keys.find((key) => key.keyId === 'old')?.verdict).toBe('referenced');
     }
     expect((await scan(['--max-decompressed-bytes', '0'])).code).toBe(2);
+  });
+
+  // Bug: a binary/zlib payload inflating past the cap counted as compressed, its key id unseen, and the old key it
+  // needs was called "unreferenced ... safe to retire" with exit 0: deleting it would lose the payload.
+  it('never calls a key safe to retire while a binary/zlib payload could not be opened, says why, and exits 1', async () => {
+    const go = goCompressed('old', 'z'.repeat(5000));
+    connection.fake = fakeTemporal([
+      { workflowId: 'go', open: false, events: eventsWith({ input: [go] }) },
+      { workflowId: 'new', open: false, events: eventsWith({ input: [encrypted('new', 1)] }) },
+    ]);
+    const result = await scan(['--max-decompressed-bytes', '1000']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/; 2 payload\(s\), 1 encrypted; 1 binary\/zlib payload\(s\) COULD NOT BE OPENED\n/);
+    expect(result.stdout).not.toContain('safe to retire');
+    expect(result.stdout).toMatch(/^old +unreferenced +0 +0 +0 +0 +no payload in what was scanned \(not a complete scan\)$/m);
+    expect(result.stderr).toBe(
+      'temporal-codec: 1 binary/zlib payload(s) could not be opened, so the key ids inside them are unknown and no key ' +
+        'is called safe to retire (1 inflate(s) past --max-decompressed-bytes (1000): raise it to open them)\n',
+    );
+
+    const json = await scan(['-o', 'json', '--max-decompressed-bytes', '1000']);
+    expect(json.code).toBe(1);
+    expect((JSON.parse(json.stdout) as ScanReport).payloads).toEqual({
+      total: 2,
+      encrypted: 1,
+      byKeyId: { new: 1 },
+      compressed: 0,
+      uninspected: 1,
+      uninspectedByReason: { tooLarge: 1, notZlib: 0 },
+      plain: 0,
+      other: 0,
+    });
+    expect(json.stderr).toBe(result.stderr);
+    // For scripts: "unreferenced" proves nothing while the report is not complete.
+    expect((JSON.parse(json.stdout) as ScanReport).complete).toBe(false);
+
+    // The same cap from the variable: the message gives the cap in force.
+    const fromEnv = await scan([], { ...CLI_ENV, TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: '2000' });
+    expect(fromEnv.code).toBe(1);
+    expect(fromEnv.stderr).toContain('(1 inflate(s) past --max-decompressed-bytes (2000): raise it to open them)');
+  });
+
+  it('counts a binary/zlib payload that is not a valid zlib stream as not opened, next to a history it could not read', async () => {
+    const go = goCompressed('old', 1);
+    const truncated = { ...go, data: Buffer.from(go.data!, 'base64').subarray(0, 20).toString('base64') };
+    connection.fake = fakeTemporal([
+      { workflowId: 'damaged', open: false, events: eventsWith({ input: [truncated] }) },
+      { workflowId: 'broken', open: false, events: [], failWith: { code: 14, details: 'unavailable' } },
+      { workflowId: 'new', open: false, events: eventsWith({ input: [encrypted('new', 1)] }) },
+    ]);
+    const result = await scan([]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('; 1 COULD NOT BE READ; 1 binary/zlib payload(s) COULD NOT BE OPENED\n');
+    expect(result.stdout).not.toContain('safe to retire');
+    expect(result.stderr).toBe(
+      'temporal-codec: 1 history(ies) could not be read, so the report does not cover them (first: broken: ' +
+        'unavailable); 1 binary/zlib payload(s) could not be opened, so the key ids inside them are unknown and no key ' +
+        'is called safe to retire (1 not a valid zlib stream)\n',
+    );
+  });
+
+  // Bug: a cap of 0 from the variable or the config file was not refused as the flag's is (exit 2).
+  it('exits 2 on a cap of 0 from the variable or the config file, naming it, before connecting', async () => {
+    connection.fake = fakeTemporal(runs());
+    const result = await scan([], { ...CLI_ENV, TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: '0' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('temporal-codec: TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES must be greater than 0\n');
+    expect(result.stdout).toBe('');
+    const { dir, remove } = tempDir('scan-config');
+    try {
+      const config = join(dir, 'config.yaml');
+      writeFileSync(config, 'temporal:\n  security:\n    maxDecompressedBytes: 0\n');
+      const fromFile = await scan(['--config', config]);
+      expect(fromFile.code).toBe(2);
+      expect(fromFile.stderr).toBe(`temporal-codec: ${config}: maxDecompressedBytes must be greater than 0\n`);
+    } finally {
+      remove();
+    }
+    expect(connection.fake.historyRequests).toEqual([]);
+    expect(connection.closed).toBe(0);
   });
 
   it('draws a progress bar with the rate and ETA on a terminal, and none elsewhere', async () => {

@@ -9,7 +9,17 @@ import { serialize } from '../helpers/payloads.js';
 import { eventsWith, type FakeRun, type FakeSchedule, fakeTemporal, grpcError } from './fake-temporal.js';
 import { EncryptionCodec } from '../../src/codecs/encryption-codec.js';
 import { payloadToJson, type PayloadJson } from '../../src/payload-json.js';
-import { compressedPlain, encrypted, foreign, goCompressed, KEYS, plain, plainPayload, searchAttribute } from './fixtures.js';
+import {
+  compressedPlain,
+  encrypted,
+  foreign,
+  goCompressed,
+  KEYS,
+  NONE_UNINSPECTED,
+  plain,
+  plainPayload,
+  searchAttribute,
+} from './fixtures.js';
 
 /** `value` encrypted under any key id with `key`, as a codec whose active id is `keyId` writes it. */
 function encryptedUnder(keyId: string, key: Buffer, value: unknown): PayloadJson {
@@ -62,8 +72,9 @@ describe('scanWorkflowHistories', () => {
       query: '',
       activeKeyId: 'new',
       partial: false,
+      complete: true,
       workflows: { scanned: 5, open: 2, closed: 3, vanished: 0, failed: 0 },
-      payloads: { total: 13, encrypted: 9, byKeyId: { gone: 1, new: 3, old: 5 }, compressed: 0, plain: 3, other: 1 },
+      payloads: { total: 13, encrypted: 9, byKeyId: { gone: 1, new: 3, old: 5 }, compressed: 0, ...NONE_UNINSPECTED, plain: 3, other: 1 },
       failures: [],
     });
     expect(report.keys).toEqual([
@@ -205,6 +216,7 @@ describe('scanWorkflowHistories', () => {
     const report = await scan;
     release();
     expect(report.partial).toBe(true);
+    expect(report.complete).toBe(false);
     expect(report.workflows).toEqual({ scanned: 2, open: 1, closed: 1, vanished: 0, failed: 0 });
     expect(report.payloads.byKeyId).toEqual({ new: 1, old: 1 });
     expect(report.keys.map((key) => key.keyId)).not.toContain('gone');
@@ -468,7 +480,7 @@ describe("scanWorkflowHistories: Go workers' payloads (binary/zlib around binary
     ]);
     const report = await scanWorkflowHistories(fake.client, { keyRing });
     // The Go payloads count as encrypted under `old`, not as compressed: only the unencrypted binary/zlib one is.
-    expect(report.payloads).toEqual({ total: 4, encrypted: 3, byKeyId: { new: 1, old: 2 }, compressed: 1, plain: 0, other: 0 });
+    expect(report.payloads).toEqual({ total: 4, encrypted: 3, byKeyId: { new: 1, old: 2 }, compressed: 1, ...NONE_UNINSPECTED, plain: 0, other: 0 });
     expect(byKey(report, 'old')).toEqual({
       keyId: 'old',
       verdict: 'referenced',
@@ -511,7 +523,9 @@ describe("scanWorkflowHistories: Go workers' payloads (binary/zlib around binary
     expect(report.payloads).toMatchObject({ encrypted: 0, byKeyId: {}, compressed: 1 });
   });
 
-  it('counts a binary/zlib payload that does not inflate as compressed, by its marker, next to the Go payloads it reads', async () => {
+  // Bug: a binary/zlib payload that did not inflate counted as compressed, as if it held no encrypted payload, so
+  // the key it may need could be called unreferenced.
+  it('counts a binary/zlib payload that does not inflate as uninspected, by reason, next to the Go payloads it reads', async () => {
     const goOld = goCompressed('old', { rows: 'x'.repeat(2000) });
     const truncated = { ...goOld, data: Buffer.from(goOld.data!, 'base64').subarray(0, 40).toString('base64') };
     const garbage = { metadata: goOld.metadata, data: Buffer.from('not a zlib stream').toString('base64') };
@@ -522,10 +536,20 @@ describe("scanWorkflowHistories: Go workers' payloads (binary/zlib around binary
     ]);
     const report = await scanWorkflowHistories(fake.client, { keyRing });
     expect(report.failures).toEqual([]);
-    expect(report.payloads).toEqual({ total: 5, encrypted: 1, byKeyId: { old: 1 }, compressed: 4, plain: 0, other: 0 });
+    // tooDeep inflates (one layer, as decode opens it) to another binary/zlib payload: compressed, not uninspected.
+    expect(report.payloads).toEqual({
+      total: 5,
+      encrypted: 1,
+      byKeyId: { old: 1 },
+      compressed: 1,
+      uninspected: 3,
+      uninspectedByReason: { tooLarge: 0, notZlib: 3 },
+      plain: 0,
+      other: 0,
+    });
     expect(byKey(report, 'old')).toMatchObject({ verdict: 'referenced', decrypts: true, payloads: 1 });
 
-    // Past the cap (maxDecompressedBytes, per layer, as the codecs apply it): not inflated, counted by its marker.
+    // Past the cap (maxDecompressedBytes, per layer, as the codecs apply it): not inflated, uninspected as too large.
     const big = deflateSync(serialize(goEncrypted(plainPayload('y'.repeat(5000)), KEYS.old, 'old')));
     const capped = fakeTemporal([
       {
@@ -533,8 +557,16 @@ describe("scanWorkflowHistories: Go workers' payloads (binary/zlib around binary
         open: false,
         events: eventsWith({ input: [{ metadata: goOld.metadata, data: big.toString('base64') }, goCompressed('old', 1)] }),
       },
+      { workflowId: 'v', open: false, events: eventsWith({ input: [{ metadata: goOld.metadata, data: big.toString('base64') }] }) },
     ]);
     const small = await scanWorkflowHistories(capped.client, { keyRing, maxDecompressedBytes: 1000 });
-    expect(small.payloads).toMatchObject({ total: 2, encrypted: 1, byKeyId: { old: 1 }, compressed: 1 });
+    expect(small.payloads).toMatchObject({
+      total: 3,
+      encrypted: 1,
+      byKeyId: { old: 1 },
+      compressed: 0,
+      uninspected: 2,
+      uninspectedByReason: { tooLarge: 2, notZlib: 0 },
+    });
   });
 });

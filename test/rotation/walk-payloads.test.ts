@@ -3,13 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { payloadToJson } from '../../src/payload-json.js';
 import protoModule from '@temporalio/proto';
 import { countKeyIds, isPayloadJson, isPayloadProto, walkPayloads, walkProtoPayloads } from '../../src/rotation/index.js';
-import { emptyCounts, tallyProtoPayload } from '../../src/rotation/walk-payloads.js';
+import { emptyCounts, tallyProtoPayload, zlibInflater } from '../../src/rotation/walk-payloads.js';
 import {
   b64,
   compressedPlain,
   encrypted,
   foreign,
   goCompressed,
+  NONE_UNINSPECTED,
   plain,
   plainPayload,
   REALISTIC_HISTORY_PATHS,
@@ -150,6 +151,7 @@ describe('countKeyIds', () => {
       encrypted: 30,
       byKeyId: { old: 28, new: 2 },
       compressed: 0,
+      ...NONE_UNINSPECTED,
       plain: 5,
       other: 1,
     });
@@ -162,6 +164,7 @@ describe('countKeyIds', () => {
       encrypted: 1,
       byKeyId: { old: 1 },
       compressed: 1,
+      ...NONE_UNINSPECTED,
       plain: 1,
       other: 0,
     });
@@ -169,7 +172,7 @@ describe('countKeyIds', () => {
 
   it("counts a Go worker's binary/zlib payload around binary/encrypted as encrypted under the key id inside it", () => {
     const document = { payloads: [goCompressed('old', { go: 1 }), goCompressed('new', 2), compressedPlain('z'.repeat(500))] };
-    const counts = { total: 3, encrypted: 2, byKeyId: { old: 1, new: 1 }, compressed: 1, plain: 0, other: 0 };
+    const counts = { total: 3, encrypted: 2, byKeyId: { old: 1, new: 1 }, compressed: 1, ...NONE_UNINSPECTED, plain: 0, other: 0 };
     expect(countKeyIds(document)).toEqual(counts);
     // The same in protobuf message form, as a scan reads it.
     const proto = emptyCounts();
@@ -178,10 +181,38 @@ describe('countKeyIds', () => {
       tallyProtoPayload(proto, message as unknown as Parameters<typeof tallyProtoPayload>[1]);
     }
     expect(proto).toEqual(counts);
-    // With a cap below what the payload inflates to, it is not opened: counted by its marker, as compressed.
-    expect(countKeyIds({ payloads: [goCompressed('old', 'x'.repeat(400))] }, { maxDecompressedBytes: 100 })).toMatchObject({
+  });
+
+  // Bug: such payloads counted as compressed, as if they held no encrypted payload.
+  it('counts a binary/zlib payload it cannot open as uninspected, by reason, in JSON and in protobuf form alike', () => {
+    const go = goCompressed('old', 'x'.repeat(400));
+    const truncated = { ...go, data: Buffer.from(go.data!, 'base64').subarray(0, 20).toString('base64') };
+    const empty = { metadata: go.metadata };
+    const document = { payloads: [go, truncated, empty, compressedPlain('z'.repeat(500))] };
+    const counts = {
+      total: 4,
       encrypted: 0,
+      byKeyId: {},
+      compressed: 0,
+      uninspected: 4,
+      uninspectedByReason: { tooLarge: 2, notZlib: 2 },
+      plain: 0,
+      other: 0,
+    };
+    // With a cap below what they inflate to, the Go payload and the compressed plain one are not opened.
+    expect(countKeyIds(document, { maxDecompressedBytes: 100 })).toEqual(counts);
+    const proto = emptyCounts();
+    for (const json of document.payloads) {
+      const message = Payload.decode(Payload.encode(Payload.fromObject(json)).finish());
+      tallyProtoPayload(proto, message as unknown as Parameters<typeof tallyProtoPayload>[1], zlibInflater(100));
+    }
+    expect(proto).toEqual(counts);
+    expect(countKeyIds(document)).toMatchObject({
+      encrypted: 1,
+      byKeyId: { old: 1 },
       compressed: 1,
+      uninspected: 2,
+      uninspectedByReason: { tooLarge: 0, notZlib: 2 },
     });
   });
 
@@ -198,7 +229,7 @@ describe('countKeyIds', () => {
   });
 
   it('counts nothing in a document without payloads', () => {
-    expect(countKeyIds({ events: [] })).toEqual({ total: 0, encrypted: 0, byKeyId: {}, compressed: 0, plain: 0, other: 0 });
+    expect(countKeyIds({ events: [] })).toEqual({ total: 0, encrypted: 0, byKeyId: {}, compressed: 0, ...NONE_UNINSPECTED, plain: 0, other: 0 });
   });
 });
 
@@ -225,7 +256,7 @@ describe('walkProtoPayloads', () => {
     expect(visited).toBe(fromJson.total);
     expect(counts).toEqual(fromJson);
     // Every payload of the fixture the proto schema knows about: a history carries them in no other place.
-    expect(fromJson).toEqual({ total: 36, encrypted: 30, byKeyId: { old: 28, new: 2 }, compressed: 0, plain: 5, other: 1 });
+    expect(fromJson).toEqual({ total: 36, encrypted: 30, byKeyId: { old: 28, new: 2 }, compressed: 0, ...NONE_UNINSPECTED, plain: 5, other: 1 });
   });
 
   it('tells a payload message by bytes in metadata.encoding, and never walks into bytes', () => {
