@@ -26,7 +26,9 @@ gets a verdict:
   active        new payloads are encrypted with it
   referenced    retained histories or schedules still hold payloads under it: keep it
                 (N open and M closed workflows, S schedules)
-  unreferenced  configured, not active, and no payload is under it: safe to retire
+  unreferenced  configured, not active, and no payload is under it, from a complete scan: safe to retire
+  unseen        configured, not active, and no payload under it in what was scanned; the scan was not complete
+                (see below), so this proves nothing: keep it
   missing       payloads are under it but no configured key opens them: they are unreadable now
 A configured key is listed under the key ids it serves (TEMPORAL_ENCRYPTION_KEY_2026_11 serves 2026-11, and
 TEMPORAL_ENCRYPTION_KEY, shown as *, every id without a key of its own), or on a row of its own when it serves none
@@ -38,13 +40,14 @@ So are schedules on a non-active key: they need it until they are re-saved by a 
 one (an update re-encodes the action; a schedule's memo changes only by recreating it) or deleted.
 
 A binary/zlib payload that cannot be opened (it inflates past --max-decompressed-bytes, or is not a valid zlib
-stream) may hold a payload under any key id: it is counted as not opened, and then no key is called safe to retire;
-raise --max-decompressed-bytes to open those that are only too large.
+stream) may hold a payload under any key id: it is counted as not opened, and then no key is called safe to retire
+(unseen, not unreferenced); raise --max-decompressed-bytes to open those that are only too large.
 
 Rotation: add the new key everywhere as decrypt-only, make it active, run scan until the old key is unreferenced,
 then remove it. A run covers only the executions the server lists (not archived histories) and, with --query,
-only those the query matches; with --no-schedules, no schedule. Only a full scan, with every history and schedule
-read and every payload opened, calls a key safe to retire.
+only those the query matches; with --no-schedules, no schedule. Only a complete scan (no --query or
+--no-schedules, not interrupted, every history and schedule read and every payload opened) calls a key
+unreferenced; any other calls a key with no payload unseen. "complete" in --output json says which it was.
 
 Keys come from TEMPORAL_ENCRYPTION_KEY_<id> / TEMPORAL_ENCRYPTION_KEY and --keys-dir, as for the other commands;
 --config is the codec's YAML/JSON config, --config-file the Temporal CLI's TOML profile file. Needs the optional
@@ -216,7 +219,6 @@ export function formatReport(report: ScanReport): string {
       (payloads.uninspected > 0 ? `; ${payloads.uninspected} binary/zlib payload(s) COULD NOT BE OPENED` : ''),
     '',
   ];
-  const unproven = !report.complete;
   const rows = report.keys.map((key) => [
     showKeyId(key.keyId),
     key.verdict,
@@ -224,7 +226,7 @@ export function formatReport(report: ScanReport): string {
     String(key.openWorkflows),
     String(key.closedWorkflows),
     schedules.skipped ? '-' : String(key.schedules),
-    note(key, unproven) + servedByNote(key),
+    note(key) + servedByNote(key),
   ]);
   lines.push(table([['KEY ID', 'VERDICT', 'PAYLOADS', 'OPEN', 'CLOSED', 'SCHEDULES', 'NOTE'], ...rows]));
   const shown = 20;
@@ -247,7 +249,7 @@ export function formatReport(report: ScanReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-function note(key: KeyScanReport, unproven: boolean): string {
+function note(key: KeyScanReport): string {
   switch (key.verdict) {
     case 'active':
       return key.configured ? 'new payloads are encrypted with it' : 'active, but no key is configured for it';
@@ -260,7 +262,9 @@ function note(key: KeyScanReport, unproven: boolean): string {
       return `keep: ${needs.join(' and ')} need it`;
     }
     case 'unreferenced':
-      return unproven ? 'no payload in what was scanned (not a complete scan)' : 'safe to retire';
+      return 'safe to retire';
+    case 'unseen':
+      return 'no payload in what was scanned (not a complete scan)';
     case 'missing':
       return key.configured ? 'UNREADABLE: the configured key does not decrypt it' : 'UNREADABLE: no key configured';
   }

@@ -11,15 +11,17 @@ import {
 } from './walk-payloads.js';
 
 /**
- * What a key id needs, from a scan of every retained history and every schedule:
+ * What a key id needs, from a scan of the retained histories and the schedules:
  * - `active`: new payloads are encrypted with it.
  * - `referenced`: not active, but payloads of retained histories or of schedules are under it: keep it.
- * - `unreferenced`: configured, not active, and no payload is under it: safe to retire, from a complete scan only
- *   (see {@link ScanReport}: not when interrupted, limited by a query, without the schedules, or with runs or
- *   schedules that could not be read or payloads that could not be opened).
+ * - `unreferenced`: configured, not active, and no payload is under it, from a complete scan
+ *   ({@link ScanReport.complete}): safe to retire.
+ * - `unseen`: configured, not active, and no payload under it in what was scanned; the scan was not complete
+ *   (interrupted, limited by a query, without the schedules, or with runs or schedules that could not be read or
+ *   payloads that could not be opened), so this proves nothing: keep it.
  * - `missing`: payloads are under it, but no configured key decrypts them: they are unreadable now.
  */
-export type KeyVerdict = 'active' | 'referenced' | 'unreferenced' | 'missing';
+export type KeyVerdict = 'active' | 'referenced' | 'unreferenced' | 'unseen' | 'missing';
 
 /**
  * One key id in a {@link ScanReport}: a key id payloads are under, the active id, or a configured key that serves
@@ -93,7 +95,8 @@ export interface ScanReport {
   partial: boolean;
   /**
    * Whether the scan saw everything the namespace retains: not interrupted, no `query`, schedules read, every history
-   * and schedule read and every payload opened. Only then does `unreferenced` prove a key unused.
+   * and schedule read and every payload opened. Only then is a key with no payload `unreferenced`; otherwise it is
+   * `unseen`.
    */
   complete: boolean;
   workflows: {
@@ -108,7 +111,7 @@ export interface ScanReport {
   };
   /** The schedules of the namespace (all of them: the query selects executions only). */
   schedules: {
-    /** Not read (`schedules: false`, `--no-schedules`): then `unreferenced` is not proof. */
+    /** Not read (`schedules: false`, `--no-schedules`): then no key is `unreferenced` (`unseen` instead). */
     skipped: boolean;
     /** Schedules described and counted. */
     scanned: number;
@@ -121,13 +124,13 @@ export interface ScanReport {
    * Every payload of the scanned histories and schedules, by kind, and the encrypted ones by key id (a `binary/zlib`
    * payload around a `binary/encrypted` one, as Go's codec writes, counts as encrypted under the inner key id). A
    * `binary/zlib` payload that could not be opened counts as `uninspected` (by reason: past the cap, or not zlib): it
-   * may be under any key id, so while there is one `unreferenced` is not proof.
+   * may be under any key id, so while there is one no key is `unreferenced` (`unseen` instead).
    */
   payloads: PayloadCounts;
   /**
    * The active key id, every key id found and every configured key that serves none of them, sorted by key id. A
    * configured key is listed under the ids it serves (see `servedBy`) or, when it serves none, on its own, so one that
-   * serves the active id or a payload is never `unreferenced`.
+   * serves the active id or a payload is never `unreferenced` (nor `unseen`).
    */
   keys: KeyScanReport[];
   /** Open runs that still need a key other than the active one (they will until they close and are deleted). */
@@ -256,6 +259,13 @@ export class ScanTally {
       .describe()
       .filter((key) => !needed.has(key.keyId) && !inUse.has(key.fingerprint))
       .map((key) => key.keyId);
+    const complete =
+      !context.partial &&
+      context.query === '' &&
+      !this.schedules.skipped &&
+      this.schedules.failed === 0 &&
+      this.workflows.failed === 0 &&
+      this.payloads.uninspected === 0;
     const keys = [...needed, ...idle].sort(compare).map((keyId): KeyScanReport => {
       const tally = this.#byKeyId.get(keyId) ?? emptyKeyTally();
       const servedBy = needed.has(keyId) ? (keyRing.servingKeyId(keyId) ?? null) : keyId;
@@ -266,7 +276,10 @@ export class ScanTally {
       let verdict: KeyVerdict;
       if (tally.payloads > 0 && (!configured || decrypts === false)) verdict = 'missing';
       else if (active) verdict = 'active';
-      else verdict = tally.payloads > 0 ? 'referenced' : 'unreferenced';
+      else if (tally.payloads > 0) verdict = 'referenced';
+      // "Safe to retire" only from a scan that saw everything: a script that reads the verdict alone must not delete
+      // a key that an unread history, schedule or payload may need.
+      else verdict = complete ? 'unreferenced' : 'unseen';
       return { keyId, verdict, active, configured, servedBy, decrypts, ...tally };
     });
     const byKeyId = Object.create(null) as Record<string, number>;
@@ -279,13 +292,7 @@ export class ScanTally {
       query: context.query,
       activeKeyId: this.activeKeyId,
       partial: context.partial,
-      complete:
-        !context.partial &&
-        context.query === '' &&
-        !this.schedules.skipped &&
-        this.schedules.failed === 0 &&
-        this.workflows.failed === 0 &&
-        this.payloads.uninspected === 0,
+      complete,
       workflows: { ...this.workflows },
       schedules: { ...this.schedules },
       payloads: { ...this.payloads, byKeyId, uninspectedByReason: { ...this.payloads.uninspectedByReason } },

@@ -38,7 +38,7 @@ export interface ScanOptions {
   /**
    * Refuse to inflate one `binary/zlib` layer past this many bytes, as the codecs do; default 64 MiB. A `binary/zlib`
    * payload is inflated to find a `binary/encrypted` one inside (Go's `zlib(encrypted(x))`), counted under its key id;
-   * one that does not inflate counts as `uninspected` (and then `unreferenced` is not proof).
+   * one that does not inflate counts as `uninspected` (and then no key is `unreferenced`: `unseen` instead).
    */
   maxDecompressedBytes?: number;
   /** Stops the scan; it then resolves with what it has, `partial: true`. */
@@ -97,7 +97,8 @@ export class ScheduleListingError extends Error {
  * Reads the raw history of every workflow run a visibility query lists (default: all), and every schedule of the
  * namespace (unless `schedules: false`), finds every payload in them wherever the API puts one
  * ({@link walkProtoPayloads}), and reports per key id how many payloads, how many open and closed runs and how many
- * schedules need it, with a verdict: `active`, `referenced`, `unreferenced` (safe to retire) or `missing`
+ * schedules need it, with a verdict: `active`, `referenced`, `unreferenced` (safe to retire; only from a complete
+ * scan), `unseen` (no payload under it, but the scan was not complete, so this proves nothing) or `missing`
  * (unreadable now). A `binary/zlib` payload is inflated (with the codecs' cap) to find a `binary/encrypted` payload
  * inside, as Go's codec writes them, which then counts under its key id. The first `binary/encrypted` payload under
  * each configured key id (inside a `binary/zlib` one, the inner one) is decrypted, to check that the key is the right one.
@@ -106,8 +107,9 @@ export class ScheduleListingError extends Error {
  * whole history is read, a schedule once it is described, so an aborted scan (`signal`) resolves with a consistent
  * partial report. A run or schedule that vanished meanwhile is counted apart; one that cannot be read is listed in
  * `failures` or `scheduleFailures`, and a `binary/zlib` payload that does not inflate (past the cap, or not zlib) is
- * counted in `payloads.uninspected` (in both cases `unreferenced` is then not proof). A failure to list rejects (for
- * the schedules, with a {@link ScheduleListingError}).
+ * counted in `payloads.uninspected`. Then, as after an abort, with a `query` or with `schedules: false`, the report
+ * is not `complete` and a key with no payload is `unseen`, never `unreferenced`. A failure to list rejects (for the
+ * schedules, with a {@link ScheduleListingError}).
  *
  * @example
  * const client = new Client({ connection: await Connection.connect({ address }), namespace: 'default' });

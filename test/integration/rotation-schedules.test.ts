@@ -81,10 +81,12 @@ describeWithTools('scan counts the schedules that still need a key, against a re
     expect(a.payloads).toBeGreaterThanOrEqual(3); // the argument, the action's memo, the schedule's memo
     expect(report.schedulesOnInactiveKeys).toEqual([{ scheduleId, keyIds: ['A'] }]);
 
-    // Without the schedules, nothing needs A: the verdict a history-only scan would have given.
+    // Without the schedules, no history needs A, but a scan without them is not complete: A is unseen, never
+    // unreferenced (safe to retire).
     const withoutSchedules = await scan('--no-schedules');
     expect(withoutSchedules.schedules.skipped).toBe(true);
-    expect(verdicts(withoutSchedules)).toEqual({ A: ['unreferenced', 0, 0, 0], B: ['active', 0, 0, 0] });
+    expect(withoutSchedules.complete).toBe(false);
+    expect(verdicts(withoutSchedules)).toEqual({ A: ['unseen', 0, 0, 0], B: ['active', 0, 0, 0] });
   });
 
   test('2. re-saved by a client on B: the action moves to B, the schedule memo stays under A', async () => {

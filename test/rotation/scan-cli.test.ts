@@ -118,7 +118,7 @@ describe('temporal-codec scan', () => {
     connection.fake = fakeTemporal([{ workflowId: 'w', open: false, events: eventsWith({ input: [encrypted('new', 1)] }) }]);
     const result = await scan(['--query', "WorkflowType = 'orderWorkflow'"]);
     expect(result.stdout).toContain('(executions matching "WorkflowType = \'orderWorkflow\'")');
-    expect(result.stdout).toMatch(/^old +unreferenced +0 +0 +0 +0 +no payload in what was scanned \(not a complete scan\)$/m);
+    expect(result.stdout).toMatch(/^old +unseen +0 +0 +0 +0 +no payload in what was scanned \(not a complete scan\)$/m);
   });
 
   it('prints the whole report as JSON with --output json', async () => {
@@ -203,11 +203,11 @@ describe('temporal-codec scan', () => {
     expect(result.code).toBe(0);
     expect(connection.fake.scheduleListRequests).toBe(0);
     expect(result.stdout).toMatch(/^scanned 1 workflow run\(s\) in namespace "default" \(all executions; schedules not read\) in /);
-    expect(result.stdout).toMatch(/^old +unreferenced +0 +0 +0 +- +no payload in what was scanned \(not a complete scan\)$/m);
+    expect(result.stdout).toMatch(/^old +unseen +0 +0 +0 +- +no payload in what was scanned \(not a complete scan\)$/m);
     expect(result.stdout).not.toContain('schedules still on');
     const report = JSON.parse((await scan(['--no-schedules', '-o', 'json'])).stdout) as ScanReport;
     expect(report.schedules).toEqual({ skipped: true, scanned: 0, vanished: 0, failed: 0 });
-    expect(report.keys.find((key) => key.keyId === 'old')).toMatchObject({ verdict: 'unreferenced', schedules: 0 });
+    expect(report.keys.find((key) => key.keyId === 'old')).toMatchObject({ verdict: 'unseen', schedules: 0 });
   });
 
   it('exits 1 when the schedules cannot be listed, pointing at --no-schedules', async () => {
@@ -230,7 +230,7 @@ describe('temporal-codec scan', () => {
     const result = await scan([]);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain('; 1 schedule(s) deleted while scanning; 1 schedule(s) COULD NOT BE READ');
-    expect(result.stdout).toMatch(/^old +unreferenced +0 +0 +0 +0 +no payload in what was scanned \(not a complete scan\)$/m);
+    expect(result.stdout).toMatch(/^old +unseen +0 +0 +0 +0 +no payload in what was scanned \(not a complete scan\)$/m);
     expect(result.stderr).toBe(
       'temporal-codec: 1 schedule(s) could not be read, so the report does not cover them ' +
         '(first schedule: denied: permission denied)\n',
@@ -322,7 +322,7 @@ describe('temporal-codec scan', () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/; 2 payload\(s\), 1 encrypted; 1 binary\/zlib payload\(s\) COULD NOT BE OPENED\n/);
     expect(result.stdout).not.toContain('safe to retire');
-    expect(result.stdout).toMatch(/^old +unreferenced +0 +0 +0 +0 +no payload in what was scanned \(not a complete scan\)$/m);
+    expect(result.stdout).toMatch(/^old +unseen +0 +0 +0 +0 +no payload in what was scanned \(not a complete scan\)$/m);
     expect(result.stderr).toBe(
       'temporal-codec: 1 binary/zlib payload(s) could not be opened, so the key ids inside them are unknown and no key ' +
         'is called safe to retire (1 inflate(s) past --max-decompressed-bytes (1000): raise it to open them)\n',
@@ -341,8 +341,9 @@ describe('temporal-codec scan', () => {
       other: 0,
     });
     expect(json.stderr).toBe(result.stderr);
-    // For scripts: "unreferenced" proves nothing while the report is not complete.
+    // For scripts: the verdict itself is not "unreferenced" while the report is not complete.
     expect((JSON.parse(json.stdout) as ScanReport).complete).toBe(false);
+    expect((JSON.parse(json.stdout) as ScanReport).keys.find((key) => key.keyId === 'old')?.verdict).toBe('unseen');
 
     // The same cap from the variable: the message gives the cap in force.
     const fromEnv = await scan([], { ...CLI_ENV, TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: '2000' });
@@ -409,6 +410,81 @@ describe('temporal-codec scan', () => {
       await program.parseAsync(['scan', '--concurrency', '1'], { from: 'user' });
     }
     expect(drawn).toMatch(/scan \|[█░]+\| \d+% \| \d+\/30 workflows \| \d+\/s \| ETA /);
+  });
+});
+
+describe('temporal-codec scan: unreferenced only from a complete scan', () => {
+  // Bug: from a scan that was not complete, --output json called a configured key with no payload `unreferenced`,
+  // the verdict that means "safe to retire"; only the table's note and `complete: false` said otherwise, so a script
+  // reading the verdict would delete a key that what the scan did not see may need.
+  const newRun = (): FakeRun => ({ workflowId: 'w', open: false, events: eventsWith({ input: [encrypted('new', 1)] }) });
+  const verdicts = (stdout: string) =>
+    (JSON.parse(stdout) as ScanReport).keys.map((key) => [key.keyId, key.verdict, key.payloads]);
+
+  it('calls a configured key with no payload unreferenced from a complete scan, and exits 0', async () => {
+    connection.fake = fakeTemporal([newRun()]);
+    const result = await scan(['-o', 'json']);
+    expect(result.code).toBe(0);
+    expect((JSON.parse(result.stdout) as ScanReport).complete).toBe(true);
+    expect(verdicts(result.stdout)).toEqual([
+      ['new', 'active', 1],
+      ['old', 'unreferenced', 0],
+    ]);
+  });
+
+  it('calls it unseen from a scan limited by --query or --no-schedules, and still exits 0', async () => {
+    for (const args of [['--query', "WorkflowType = 'order'"], ['--no-schedules']]) {
+      connection.fake = fakeTemporal([newRun()]);
+      const json = await scan(['-o', 'json', ...args]);
+      expect(json.code).toBe(0);
+      expect(json.stderr).toBe('');
+      expect((JSON.parse(json.stdout) as ScanReport).complete).toBe(false);
+      expect(verdicts(json.stdout)).toEqual([
+        ['new', 'active', 1],
+        ['old', 'unseen', 0],
+      ]);
+      const table = await scan(args);
+      expect(table.code).toBe(0);
+      expect(table.stdout).toMatch(/^old +unseen +0 +0 +0 +(0|-) +no payload in what was scanned \(not a complete scan\)$/m);
+      expect(table.stdout).not.toContain('unreferenced');
+    }
+  });
+
+  it('calls it unseen from an interrupted scan, and still exits 130', async () => {
+    connection.fake = fakeTemporal([newRun()]);
+    const program = new Command().exitOverride();
+    const out: string[] = [];
+    const io: CliIo = { env: CLI_ENV, stdout: (text) => void out.push(text), stderr: () => {}, readInput: async () => '' };
+    registerScan(program, io, {
+      connect: async () => ({ client: connection.fake!.client, namespace: 'default', close: async () => {} }),
+      interrupt: AbortSignal.abort(),
+    });
+    await expect(program.parseAsync(['scan', '-o', 'json'], { from: 'user' })).rejects.toMatchObject({ exitCode: 130 });
+    expect(JSON.parse(out.join(''))).toMatchObject({ partial: true, complete: false });
+    expect(verdicts(out.join(''))).toEqual([
+      ['new', 'active', 0],
+      ['old', 'unseen', 0],
+    ]);
+  });
+
+  it('calls it unseen while a payload could not be opened or a history or schedule read, and still exits 1', async () => {
+    const go = goCompressed('old', 1);
+    const truncated = { ...go, data: Buffer.from(go.data!, 'base64').subarray(0, 20).toString('base64') };
+    const fakes = [
+      fakeTemporal([newRun(), { workflowId: 'damaged', open: false, events: eventsWith({ input: [truncated] }) }]),
+      fakeTemporal([newRun(), { workflowId: 'broken', open: false, events: [], failWith: { code: 14, details: 'unavailable' } }]),
+      fakeTemporal([newRun()], { schedules: [{ scheduleId: 'denied', failWith: { code: 7, details: 'permission denied' } }] }),
+    ];
+    for (const fake of fakes) {
+      connection.fake = fake;
+      const result = await scan(['-o', 'json']);
+      expect(result.code).toBe(1);
+      expect((JSON.parse(result.stdout) as ScanReport).complete).toBe(false);
+      expect(verdicts(result.stdout)).toEqual([
+        ['new', 'active', 1],
+        ['old', 'unseen', 0],
+      ]);
+    }
   });
 });
 

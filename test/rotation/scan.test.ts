@@ -290,7 +290,7 @@ describe('scanWorkflowHistories: schedules', () => {
     expect(fake.scheduleListRequests).toBe(0);
     expect(fake.describeRequests).toEqual([]);
     expect(report.schedules).toEqual({ skipped: true, scanned: 0, vanished: 0, failed: 0 });
-    expect(report.keys.find((key) => key.keyId === 'old')).toMatchObject({ verdict: 'unreferenced', payloads: 0, schedules: 0 });
+    expect(report.keys.find((key) => key.keyId === 'old')).toMatchObject({ verdict: 'unseen', payloads: 0, schedules: 0 });
     expect(report.schedulesOnInactiveKeys).toEqual([]);
   });
 
@@ -568,5 +568,89 @@ describe("scanWorkflowHistories: Go workers' payloads (binary/zlib around binary
       uninspected: 2,
       uninspectedByReason: { tooLarge: 2, notZlib: 0 },
     });
+  });
+});
+
+describe('scanWorkflowHistories: unreferenced only from a complete scan', () => {
+  // Bug: from a scan that was not complete, a configured key with no payload was `unreferenced`, the verdict that
+  // means "safe to retire", with only `complete: false` beside it to say otherwise: a script reading the verdict would
+  // delete a key that a history, schedule or payload the scan did not see may need.
+  const runs = (): FakeRun[] => [{ workflowId: 'w', open: false, events: eventsWith({ input: [encrypted('new', 1)] }) }];
+  const verdicts = (report: Awaited<ReturnType<typeof scanWorkflowHistories>>) =>
+    report.keys.map((key) => [key.keyId, key.verdict, key.payloads]);
+
+  it('calls a configured, non-active key with no payload unreferenced from a complete scan', async () => {
+    // A run deleted meanwhile needs no key any more: the scan is still complete.
+    const fake = fakeTemporal([...runs(), { workflowId: 'deleted', open: false, events: [], failWith: { code: 5, details: 'not found' } }]);
+    const report = await scanWorkflowHistories(fake.client, { keyRing });
+    expect(report).toMatchObject({ complete: true, workflows: { scanned: 1, vanished: 1, failed: 0 } });
+    expect(verdicts(report)).toEqual([
+      ['new', 'active', 1],
+      ['old', 'unreferenced', 0],
+      ['retired', 'unreferenced', 0],
+    ]);
+  });
+
+  it('calls it unseen, not unreferenced, from an interrupted scan', async () => {
+    const report = await scanWorkflowHistories(fakeTemporal(runs()).client, { keyRing, signal: AbortSignal.abort() });
+    expect(report).toMatchObject({ partial: true, complete: false });
+    expect(verdicts(report)).toEqual([
+      ['new', 'active', 0],
+      ['old', 'unseen', 0],
+      ['retired', 'unseen', 0],
+    ]);
+  });
+
+  it('calls it unseen, not unreferenced, from a scan limited by a query', async () => {
+    const report = await scanWorkflowHistories(fakeTemporal(runs()).client, { keyRing, query: "WorkflowType = 'order'" });
+    expect(report).toMatchObject({ partial: false, complete: false, workflows: { scanned: 1 } });
+    expect(verdicts(report)).toEqual([
+      ['new', 'active', 1],
+      ['old', 'unseen', 0],
+      ['retired', 'unseen', 0],
+    ]);
+  });
+
+  it('calls it unseen, not unreferenced, while a binary/zlib payload could not be opened', async () => {
+    const go = goCompressed('old', 1);
+    const truncated = { ...go, data: Buffer.from(go.data!, 'base64').subarray(0, 20).toString('base64') };
+    const fake = fakeTemporal([...runs(), { workflowId: 'damaged', open: false, events: eventsWith({ input: [truncated] }) }]);
+    const report = await scanWorkflowHistories(fake.client, { keyRing });
+    expect(report).toMatchObject({ complete: false, payloads: { uninspected: 1 } });
+    expect(verdicts(report)).toEqual([
+      ['new', 'active', 1],
+      ['old', 'unseen', 0],
+      ['retired', 'unseen', 0],
+    ]);
+  });
+
+  it('calls it unseen, not unreferenced, without the schedules, or with a history or schedule it could not read', async () => {
+    const unreadRun: FakeRun = { workflowId: 'broken', open: false, events: [], failWith: { code: 14, details: 'unavailable' } };
+    const unreadSchedule: FakeSchedule = { scheduleId: 'denied', failWith: { code: 7, details: 'permission denied' } };
+    const scans = [
+      scanWorkflowHistories(fakeTemporal(runs()).client, { keyRing, schedules: false }),
+      scanWorkflowHistories(fakeTemporal([...runs(), unreadRun]).client, { keyRing }),
+      scanWorkflowHistories(fakeTemporal(runs(), { schedules: [unreadSchedule] }).client, { keyRing }),
+    ];
+    for (const report of await Promise.all(scans)) {
+      expect(report.complete).toBe(false);
+      expect(verdicts(report)).toEqual([
+        ['new', 'active', 1],
+        ['old', 'unseen', 0],
+        ['retired', 'unseen', 0],
+      ]);
+    }
+  });
+
+  it('still calls a key with payloads referenced or missing, and the active key active, from an incomplete scan', async () => {
+    const fake = fakeTemporal(rotationRuns());
+    const report = await scanWorkflowHistories(fake.client, { keyRing, query: 'ExecutionStatus = "Running"' });
+    expect(report.complete).toBe(false);
+    expect(verdicts(report)).toEqual([
+      ['gone', 'missing', 1],
+      ['new', 'active', 3],
+      ['old', 'referenced', 5],
+      ['retired', 'unseen', 0],
+    ]);
   });
 });
