@@ -1,5 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import type { temporal } from '@temporalio/proto';
+// A CommonJS module whose named exports Node's ESM loader cannot see: take the value from the default export.
+import protoModule from '@temporalio/proto';
 import type { KeyRing } from '../keys/key-ring.js';
 import { RunTally, type ScanReport, ScanTally } from './scan-report.js';
 import { walkProtoPayloads, zlibInflater } from './walk-payloads.js';
@@ -13,6 +15,7 @@ export interface ScanClient {
     temporal.api.workflowservice.v1.WorkflowService,
     | 'listWorkflowExecutions'
     | 'getWorkflowExecutionHistory'
+    | 'describeWorkflowExecution'
     | 'countWorkflowExecutions'
     | 'listSchedules'
     | 'describeSchedule'
@@ -64,6 +67,8 @@ const LIST_PAGE_SIZE = 1000;
 const GRPC_NOT_FOUND = 5;
 /** WORKFLOW_EXECUTION_STATUS_RUNNING and _PAUSED (temporal.api.enums.v1.WorkflowExecutionStatus): not closed. */
 const OPEN_STATUSES = new Set([1, 8]);
+const { History } = protoModule.temporal.api.history.v1;
+const { EncodingType } = protoModule.temporal.api.enums.v1;
 
 interface Run {
   workflowId: string;
@@ -75,6 +80,9 @@ interface Run {
 type Work = { schedule: string; run?: undefined } | { run: Run; schedule?: undefined };
 
 class Aborted extends Error {}
+
+/** A history page the scan cannot read (a `rawHistory` blob it cannot decode): the run fails, never reads as empty. */
+class UnreadableHistoryError extends Error {}
 
 /**
  * The schedules could not be listed (the scan rejects with it): the server or the credentials may not allow
@@ -94,21 +102,26 @@ export class ScheduleListingError extends Error {
 }
 
 /**
- * Reads the raw history of every workflow run a visibility query lists (default: all), and every schedule of the
- * namespace (unless `schedules: false`), finds every payload in them wherever the API puts one
- * ({@link walkProtoPayloads}), and reports per key id how many payloads, how many open and closed runs and how many
- * schedules need it, with a verdict: `active`, `referenced`, `unreferenced` (safe to retire; only from a complete
- * scan), `unseen` (no payload under it, but the scan was not complete, so this proves nothing) or `missing`
- * (unreadable now). A `binary/zlib` payload is inflated (with the codecs' cap) to find a `binary/encrypted` payload
- * inside, as Go's codec writes them, which then counts under its key id. The first `binary/encrypted` payload under
- * each configured key id (inside a `binary/zlib` one, the inner one) is decrypted, to check that the key is the right one.
+ * Reads the raw history of every workflow run a visibility query lists (default: all; `history` or, from a server
+ * that sends them, the proto3 `rawHistory` blobs), what each open run keeps outside it (DescribeWorkflowExecution:
+ * its pending activities' heartbeat details and last failures, its pending Nexus operations' and callbacks' last
+ * failures), and every schedule of the namespace (unless `schedules: false`), finds every payload in them wherever
+ * the API puts one ({@link walkProtoPayloads}), and reports per key id how many payloads, how many open and closed
+ * runs and how many schedules need it, with a verdict: `active`, `referenced`, `unreferenced` (safe to retire in
+ * this namespace; only from a complete scan, which a missing key id also prevents), `unseen` (no payload under it,
+ * but the scan was not complete, so this proves nothing) or `missing` (unreadable now). A `binary/zlib` payload is
+ * inflated (with the codecs' cap) to find a `binary/encrypted` payload inside, as Go's codec writes them, which then
+ * counts under its key id; one that does not inflate, or holds another `binary/zlib` layer, is `uninspected`. The first `binary/encrypted` payload
+ * under each configured key id (inside a `binary/zlib` one, the inner one) is decrypted, to check that the key is the
+ * right one.
  *
  * Schedules are listed and described first, then runs, `concurrency` calls at a time in all; a run counts once its
- * whole history is read, a schedule once it is described, so an aborted scan (`signal`) resolves with a consistent
- * partial report. A run or schedule that vanished meanwhile is counted apart; one that cannot be read is listed in
- * `failures` or `scheduleFailures`, and a `binary/zlib` payload that does not inflate (past the cap, or not zlib) is
- * counted in `payloads.uninspected`. Then, as after an abort, with a `query` or with `schedules: false`, the report
- * is not `complete` and a key with no payload is `unseen`, never `unreferenced`. A failure to list rejects (for the
+ * whole history (and, if open, its description) is read, a schedule once it is described, so an aborted scan
+ * (`signal`) resolves with a consistent partial report. A run or schedule that vanished meanwhile is counted apart;
+ * one that cannot be read (for a run, also a `rawHistory` blob that is not a proto3 History) is listed in `failures`
+ * or `scheduleFailures`, and a `binary/zlib` payload that does not inflate (past the cap, or not zlib) is counted in
+ * `payloads.uninspected`. Then, as after an abort, with a `query` or with `schedules: false`, the report is not
+ * `complete` and a key with no payload is `unseen`, never `unreferenced`. A failure to list rejects (for the
  * schedules, with a {@link ScheduleListingError}).
  *
  * @example
@@ -205,8 +218,29 @@ export async function scanWorkflowHistories(client: ScanClient, options: ScanOpt
     tally.addSchedule({ scheduleId }, scheduleTally);
   }
 
+  /** A run that could not be read: vanished on NOT_FOUND, else failed (an abort goes on up). */
+  function runUnreadable(run: Run, error: unknown): void {
+    if (error instanceof Aborted) throw error;
+    if ((error as { code?: unknown })?.code === GRPC_NOT_FOUND) tally.workflows.vanished++;
+    else tally.addFailure({ workflowId: run.workflowId, runId: run.runId, message: errorMessage(error) });
+  }
+
   async function scanRun(run: Run): Promise<void> {
     const runTally = new RunTally(inflater);
+    if (run.open) {
+      // An open run keeps what its pending activities, Nexus operations and callbacks will decode (heartbeat details,
+      // last failures) outside its history until they close. Described before the history is read: what moves from
+      // there into the history meanwhile is then counted twice, never missed.
+      let described;
+      try {
+        const execution = { workflowId: run.workflowId, runId: run.runId };
+        described = await abortable(service.describeWorkflowExecution({ namespace, execution }), stop.signal);
+      } catch (error) {
+        runUnreadable(run, error);
+        return;
+      }
+      walkProtoPayloads(pendingPartsOf(described), (payload) => runTally.add(payload, tally.samples));
+    }
     let nextPageToken: Uint8Array | undefined;
     do {
       const request = {
@@ -214,16 +248,16 @@ export async function scanWorkflowHistories(client: ScanClient, options: ScanOpt
         execution: { workflowId: run.workflowId, runId: run.runId },
         ...(nextPageToken ? { nextPageToken } : {}),
       };
+      let histories;
       let response;
       try {
         response = await abortable(service.getWorkflowExecutionHistory(request), stop.signal);
+        histories = historiesOf(response);
       } catch (error) {
-        if (error instanceof Aborted) throw error;
-        if ((error as { code?: unknown })?.code === GRPC_NOT_FOUND) tally.workflows.vanished++;
-        else tally.addFailure({ workflowId: run.workflowId, runId: run.runId, message: errorMessage(error) });
+        runUnreadable(run, error);
         return;
       }
-      walkProtoPayloads(response.history, (payload) => runTally.add(payload, tally.samples));
+      walkProtoPayloads(histories, (payload) => runTally.add(payload, tally.samples));
       nextPageToken = response.nextPageToken?.length ? response.nextPageToken : undefined;
     } while (nextPageToken);
     tally.addRun(run, runTally);
@@ -272,6 +306,44 @@ export async function scanWorkflowHistories(client: ScanClient, options: ScanOpt
     partial: stop.signal.aborted,
     durationMs: Math.round(performance.now() - started),
   });
+}
+
+/**
+ * The history of one GetWorkflowExecutionHistory page: `history`, and each blob of `rawHistory` decoded (a server
+ * with the dynamic config `frontend.sendRawWorkflowHistory` sends the events as proto3-encoded `History` blobs there
+ * instead). Throws {@link UnreadableHistoryError} for a blob of another encoding, or one that does not decode.
+ */
+function historiesOf(response: temporal.api.workflowservice.v1.IGetWorkflowExecutionHistoryResponse): unknown[] {
+  const histories: unknown[] = [response.history];
+  for (const [index, blob] of (response.rawHistory ?? []).entries()) {
+    const encodingType = blob.encodingType ?? EncodingType.ENCODING_TYPE_UNSPECIFIED;
+    if (encodingType !== EncodingType.ENCODING_TYPE_PROTO3) {
+      // The generated enum maps names to numbers, and numbers back to names.
+      const names = EncodingType as unknown as Record<number, string | undefined>;
+      const name = names[encodingType] ?? String(encodingType);
+      const message = `rawHistory[${index}] has encodingType ${name}: only ENCODING_TYPE_PROTO3 is read`;
+      throw new UnreadableHistoryError(message);
+    }
+    try {
+      // Fields unknown to this schema are dropped, as the gRPC client drops them from `history`: they are bytes the
+      // walk could not look into either way.
+      histories.push(History.decode(blob.data ?? new Uint8Array(0)));
+    } catch (error) {
+      const reason = (error as Error)?.message ?? String(error);
+      throw new UnreadableHistoryError(`rawHistory[${index}] is not a proto3 History: ${reason}`);
+    }
+  }
+  return histories;
+}
+
+/**
+ * What a DescribeWorkflowExecution answer holds that the run's history does not (yet): everything but the run's info
+ * (its memo and search attributes, which the history's events hold too) and config (its user metadata, the first
+ * event's), so no payload counts twice. What is left is walked whole, as the history is, so a field the API adds is
+ * covered.
+ */
+function pendingPartsOf(response: temporal.api.workflowservice.v1.IDescribeWorkflowExecutionResponse): object {
+  return { ...response, workflowExecutionInfo: null, executionConfig: null };
 }
 
 /** `promise`, or an {@link Aborted} rejection as soon as `signal` aborts (the call itself is left to finish). */

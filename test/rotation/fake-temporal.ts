@@ -1,5 +1,5 @@
 /**
- * A stand-in for the five WorkflowService calls a scan makes, answering with real protobuf message objects (encoded
+ * A stand-in for the six WorkflowService calls a scan makes, answering with real protobuf message objects (encoded
  * and decoded with @temporalio/proto, so payload bytes arrive as Buffers, exactly as over gRPC).
  */
 import protoModule from '@temporalio/proto';
@@ -8,6 +8,7 @@ import type { ScanClient } from '../../src/rotation/scan.js';
 
 const { v1: service } = protoModule.temporal.api.workflowservice;
 const { History } = protoModule.temporal.api.history.v1;
+const { EncodingType } = protoModule.temporal.api.enums.v1;
 
 /** A payload as protobufjs's fromObject takes it: bytes as base64 text. */
 type ProtoPayload = PayloadJson;
@@ -23,6 +24,23 @@ export interface FakeRun {
   failWith?: { code: number; details: string };
   /** Hold every history page of this run (after the first `afterPages`) until the promise settles. */
   hold?: { until: Promise<unknown>; afterPages: number };
+  /**
+   * Answer each history page in `rawHistory`, as a server with the dynamic config `frontend.sendRawWorkflowHistory`
+   * does: one proto3 DataBlob of a History per event, `history` left out. `encodingType` and `data` replace every
+   * blob's own, to send one the scan cannot read.
+   */
+  rawHistory?: true | { encodingType?: number; data?: Uint8Array };
+  /**
+   * What DescribeWorkflowExecution answers for it, besides its info (status, and the memo of its first event, which
+   * the history holds too): pending activities, Nexus operations and callbacks, in protobufjs object form.
+   */
+  pending?: {
+    activities?: Record<string, unknown>[];
+    nexusOperations?: Record<string, unknown>[];
+    callbacks?: Record<string, unknown>[];
+  };
+  /** Answer DescribeWorkflowExecution with this gRPC status code instead (5 = NOT_FOUND); its history still reads. */
+  describeFailWith?: { code: number; details: string };
 }
 
 /** One schedule of the fake server: its start-workflow action's payloads, and its own memo. */
@@ -85,10 +103,15 @@ export function eventsWith(payloads: {
 
 export interface FakeTemporal {
   client: ScanClient;
-  /** Calls of getWorkflowExecutionHistory and describeSchedule in flight now, and the most at once. */
+  /**
+   * Calls of getWorkflowExecutionHistory, describeWorkflowExecution and describeSchedule in flight now, and the most
+   * at once.
+   */
   inFlight: { now: number; max: number };
   /** Every history request, as workflowId/page. */
   historyRequests: string[];
+  /** Every DescribeWorkflowExecution request, as workflowId. */
+  executionDescribeRequests: string[];
   listRequests: number;
   /** Every DescribeSchedule request, as scheduleId. */
   describeRequests: string[];
@@ -122,6 +145,7 @@ export function fakeTemporal(runs: FakeRun[], options: FakeTemporalOptions = {})
   const fake: FakeTemporal = {
     inFlight: { now: 0, max: 0 },
     historyRequests: [],
+    executionDescribeRequests: [],
     listRequests: 0,
     describeRequests: [],
     scheduleListRequests: 0,
@@ -217,12 +241,53 @@ export function fakeTemporal(runs: FakeRun[], options: FakeTemporalOptions = {})
             if (run.hold && page >= run.hold.afterPages) await run.hold.until;
             const events = run.events.slice(page * eventsPerPage, (page + 1) * eventsPerPage);
             const more = (page + 1) * eventsPerPage < run.events.length;
+            const raw = run.rawHistory === true ? {} : run.rawHistory;
             const response = service.GetWorkflowExecutionHistoryResponse.fromObject({
-              history: History.fromObject({ events }),
+              ...(raw
+                ? {
+                    rawHistory: events.map((event) => ({
+                      encodingType: raw.encodingType ?? EncodingType.ENCODING_TYPE_PROTO3,
+                      data: raw.data ?? History.encode(History.fromObject({ events: [event] })).finish(),
+                    })),
+                  }
+                : { history: History.fromObject({ events }) }),
               nextPageToken: more ? Buffer.from(String(page + 1)) : Buffer.alloc(0),
             });
             return service.GetWorkflowExecutionHistoryResponse.decode(
               service.GetWorkflowExecutionHistoryResponse.encode(response).finish(),
+            );
+          } finally {
+            fake.inFlight.now--;
+          }
+        },
+        async describeWorkflowExecution(request: {
+          namespace?: string | null;
+          execution?: { workflowId?: string | null; runId?: string | null } | null;
+        }) {
+          const key = `${request.execution?.workflowId}/${request.execution?.runId}`;
+          const run = byId.get(key);
+          fake.executionDescribeRequests.push(request.execution?.workflowId ?? '');
+          enter();
+          try {
+            await new Promise((resolve) => setTimeout(resolve, 1));
+            if (!run || request.namespace !== namespace) throw grpcError(5, `workflow execution ${key} not found`);
+            if (run.describeFailWith) throw grpcError(run.describeFailWith.code, run.describeFailWith.details);
+            const started = run.events[0]?.workflowExecutionStartedEventAttributes as { memo?: unknown } | undefined;
+            const response = service.DescribeWorkflowExecutionResponse.fromObject({
+              executionConfig: { taskQueue: { name: 'orders' } },
+              workflowExecutionInfo: {
+                execution: request.execution,
+                type: { name: 'orderWorkflow' },
+                status: run.open ? 1 : 2,
+                // The server answers with the memo the history holds (the first event's, and any upserted since).
+                ...(started?.memo ? { memo: started.memo } : {}),
+              },
+              pendingActivities: run.pending?.activities ?? [],
+              pendingNexusOperations: run.pending?.nexusOperations ?? [],
+              callbacks: run.pending?.callbacks ?? [],
+            });
+            return service.DescribeWorkflowExecutionResponse.decode(
+              service.DescribeWorkflowExecutionResponse.encode(response).finish(),
             );
           } finally {
             fake.inFlight.now--;
