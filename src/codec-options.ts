@@ -31,13 +31,14 @@ export const CODEC_ENV = {
   keysDir: 'TEMPORAL_CODEC_KEYS_DIR',
 } as const;
 
-type OptionKind = 'boolean' | 'string' | 'integer';
+type OptionKind = 'boolean' | 'string' | 'integer' | 'positive';
 const OPTION_KINDS: Record<keyof CodecOptions, OptionKind> = {
   enableEncryption: 'boolean',
   encryptionKeyID: 'string',
   enableCompression: 'boolean',
   compressionThreshold: 'integer',
-  maxDecompressedBytes: 'integer',
+  // 0 would refuse every binary/zlib payload: the codecs refuse it, and so does reading it, naming where it was set.
+  maxDecompressedBytes: 'positive',
   keysDir: 'string',
 };
 
@@ -56,7 +57,16 @@ export function loadCodecOptions(
 ): CodecOptions {
   const env = source.env ?? process.env;
   const configFile = source.configFile ?? env[CODEC_ENV.configFile];
-  const options: CodecOptions = configFile ? readConfigFile(configFile) : {};
+  return { ...(configFile ? readConfigFile(configFile) : {}), ...codecOptionsFromEnv(env) };
+}
+
+/**
+ * @internal The two halves of {@link loadCodecOptions}, for the CLI and the server, which tell a malformed variable (a
+ * usage error, exit 2) from a config file that cannot be used (exit 1): the options of the `TEMPORAL_CODEC_*`
+ * variables (not `TEMPORAL_CODEC_CONFIG`), and those of a config file.
+ */
+export function codecOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): CodecOptions {
+  const options: CodecOptions = {};
   for (const [name, variable] of Object.entries(CODEC_ENV)) {
     if (name === 'configFile') continue;
     const text = env[variable];
@@ -66,6 +76,9 @@ export function loadCodecOptions(
   }
   return options;
 }
+
+/** @internal See {@link codecOptionsFromEnv}. */
+export { readConfigFile as codecOptionsFromFile };
 
 /** Checks the types of codec options given in code or read from a file; errors name the field. */
 export function validateCodecOptions(value: unknown, where = 'options'): CodecOptions {
@@ -81,7 +94,7 @@ export function validateCodecOptions(value: unknown, where = 'options'): CodecOp
         ? typeof field === 'boolean'
         : kind === 'string'
           ? typeof field === 'string' && field !== ''
-          : Number.isSafeInteger(field) && (field as number) >= 0;
+          : Number.isSafeInteger(field) && (field as number) >= (kind === 'positive' ? 1 : 0);
     if (!ok) throw new ConfigError(`${where}.${key} must be ${describeKind(kind)}`);
     (options as Record<string, unknown>)[key] = field;
   }
@@ -172,12 +185,14 @@ function parseText(text: string, kind: OptionKind, variable: string): boolean | 
   if (kind === 'boolean') {
     if (/^(true|1|yes|on)$/i.test(text)) return true;
     if (/^(false|0|no|off)$/i.test(text)) return false;
-  } else if (/^\d+$/.test(text) && Number.isSafeInteger(Number(text))) {
+  } else if (/^\d+$/.test(text) && Number.isSafeInteger(Number(text)) && (kind !== 'positive' || Number(text) > 0)) {
     return Number(text);
   }
   throw new ConfigError(`${variable} must be ${describeKind(kind)}`);
 }
 
 function describeKind(kind: OptionKind): string {
-  return kind === 'boolean' ? 'true or false' : kind === 'string' ? 'a non-empty string' : 'a non-negative integer';
+  if (kind === 'boolean') return 'true or false';
+  if (kind === 'string') return 'a non-empty string';
+  return kind === 'positive' ? 'an integer greater than 0' : 'a non-negative integer';
 }

@@ -91,7 +91,8 @@ describe('loadCodecOptions from a config file', () => {
     ['compressionThreshold: "2048"', 'compressionThreshold', 'a non-negative integer'],
     ['compressionThreshold: -1', 'compressionThreshold', 'a non-negative integer'],
     ['compressionThreshold: 10.5', 'compressionThreshold', 'a non-negative integer'],
-    ['maxDecompressedBytes: lots', 'maxDecompressedBytes', 'a non-negative integer'],
+    ['maxDecompressedBytes: lots', 'maxDecompressedBytes', 'an integer greater than 0'],
+    ['maxDecompressedBytes: 0', 'maxDecompressedBytes', 'an integer greater than 0'],
     ['enableEncryption: "yes"', 'enableEncryption', 'true or false'],
     ['enableCompression: 1', 'enableCompression', 'true or false'],
     ['encryptionKeyID: 42', 'encryptionKeyID', 'a non-empty string'],
@@ -261,7 +262,9 @@ describe('loadCodecOptions from TEMPORAL_CODEC_* variables', () => {
     ['TEMPORAL_CODEC_COMPRESSION_THRESHOLD', '-1', 'a non-negative integer'],
     ['TEMPORAL_CODEC_COMPRESSION_THRESHOLD', '1e3', 'a non-negative integer'],
     ['TEMPORAL_CODEC_COMPRESSION_THRESHOLD', '1 KiB', 'a non-negative integer'],
-    ['TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES', '99999999999999999999', 'a non-negative integer'],
+    ['TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES', '99999999999999999999', 'an integer greater than 0'],
+    // 0 would refuse every binary/zlib payload: refused where it is set, not later by the codecs.
+    ['TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES', '00', 'an integer greater than 0'],
   ])('refuses %s=%s, naming the variable', (variable, text, kind) => {
     const error = configError(() => loadCodecOptions({ env: { [variable]: text } }), `${variable} must be ${kind}`);
     expect(error.message).not.toContain(text);
@@ -279,7 +282,7 @@ describe('validateCodecOptions', () => {
   it('refuses options that are not an object, and fields of the wrong type, naming the field', () => {
     configError(() => validateCodecOptions('enableEncryption'), 'options must be an object');
     configError(() => validateCodecOptions([]), 'options must be an object');
-    configError(() => validateCodecOptions({ maxDecompressedBytes: Number.MAX_SAFE_INTEGER + 1 }), 'options.maxDecompressedBytes must be a non-negative integer');
+    configError(() => validateCodecOptions({ maxDecompressedBytes: Number.MAX_SAFE_INTEGER + 1 }), 'options.maxDecompressedBytes must be an integer greater than 0');
     configError(() => validateCodecOptions({ enableCompression: 'true' }, 'settings'), 'settings.enableCompression must be true or false');
   });
 });

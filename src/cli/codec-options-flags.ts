@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { CODEC_ENV, type CodecOptions, loadCodecOptions } from '../codec-options.js';
+import { CODEC_ENV, type CodecOptions, codecOptionsFromEnv, codecOptionsFromFile } from '../codec-options.js';
 import { DEFAULT_MAX_DECOMPRESSED_BYTES } from '../codecs/compression-codec.js';
+import { CodecError } from '../errors.js';
 import { resolveActiveKeyId } from '../keys/active-key-id-file.js';
 import type { PayloadCounts } from '../rotation/walk-payloads.js';
 import { CliExit, type CliIo } from './io.js';
@@ -14,12 +15,14 @@ export interface CodecFlags {
   compressionThreshold?: number;
   /** Offered by the commands that inflate: `decode`, `scan` and `rewrap` (see {@link addCodecFlags}). */
   maxDecompressedBytes?: number;
-  /**
-   * Set by {@link addCodecFlags} (no flag sets it) on the commands it gives `--max-decompressed-bytes`, so that
-   * {@link codecOptionsFrom} checks the cap's other sources for exactly those commands.
-   */
-  offersMaxDecompressedBytes?: boolean;
 }
+
+/**
+ * Where the active key id comes from without `--key-id`, for the `--key-id` help of every command that has one: the
+ * order {@link codecOptionsFrom} reads them in.
+ */
+export const ACTIVE_KEY_ID_DEFAULT_HELP =
+  'default: DIR/.active-key-id of --keys-dir, else TEMPORAL_CODEC_ENCRYPTION_KEY_ID or the config file, else "default"';
 
 /**
  * Adds `--config` and `--keys-dir`; with `encoding`, `--key-id` and the compression flags; with `decompression`
@@ -36,11 +39,7 @@ export function addCodecFlags(
     .option('--keys-dir <dir>', 'directory with one key file per key id (env: TEMPORAL_CODEC_KEYS_DIR)');
   if (encoding) {
     command
-      .option(
-        '--key-id <id>',
-        'active key id new payloads are encrypted with (default: DIR/.active-key-id of --keys-dir, else ' +
-          'TEMPORAL_CODEC_ENCRYPTION_KEY_ID or the config file, else "default")',
-      )
+      .option('--key-id <id>', `active key id new payloads are encrypted with (${ACTIVE_KEY_ID_DEFAULT_HELP})`)
       .addOption(
         new Option(
           '--compression-threshold <bytes>',
@@ -59,8 +58,6 @@ export function addCodecFlags(
         'cap on the inflated size of one payload (env: TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES; default: 67108864)',
       ).argParser(parsePositiveByteCount),
     );
-    // Stored as a default value is, so every parse hands it to the action with the flags; no flag can set it.
-    command.setOptionValue('offersMaxDecompressedBytes', true);
   }
   return command;
 }
@@ -70,16 +67,21 @@ export function addCodecFlags(
  * encrypts with: `DIR/.active-key-id` of the keys directory when it has one, else the configured id; `--key-id`
  * overrides both (a tool may ask about another key than the server's).
  *
- * For the commands that offer `--max-decompressed-bytes` (decode, scan, rewrap), a cap of 0 from the variable or the
- * config file is a usage error (exit 2) naming where it came from, as `--max-decompressed-bytes 0` is: the codecs would
- * refuse it later, once per file, without saying where it was set.
+ * As in `serve`, the file and the variables are read apart: a malformed `TEMPORAL_CODEC_*` value
+ * (`TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES=abc`) is a usage error (exit 2), as a malformed flag is, while a config file
+ * that cannot be read or holds a bad value stays a failure (`ERR_CONFIG`, exit 1). Both name where the value was
+ * set (a cap of 0 included).
  */
 export function codecOptionsFrom(flags: CodecFlags, io: CliIo): CodecOptions {
-  const options = loadCodecOptions({ configFile: flags.config, env: io.env });
-  const zeroCap = flags.maxDecompressedBytes === undefined && options.maxDecompressedBytes === 0;
-  if (flags.offersMaxDecompressedBytes && zeroCap) {
-    throw new CliExit(2, `${sourceOfMaxDecompressedBytes(flags, io)} must be greater than 0`);
+  let fromEnv: CodecOptions;
+  try {
+    fromEnv = codecOptionsFromEnv(io.env);
+  } catch (error) {
+    if (error instanceof CodecError) throw new CliExit(2, error.message);
+    throw error;
   }
+  const configFile = flags.config ?? io.env[CODEC_ENV.configFile];
+  const options: CodecOptions = { ...(configFile ? codecOptionsFromFile(configFile) : {}), ...fromEnv };
   if (flags.keysDir !== undefined) options.keysDir = flags.keysDir;
   const encryptionKeyID = flags.keyId ?? resolveActiveKeyId(options.keysDir, options.encryptionKeyID);
   if (encryptionKeyID !== undefined) options.encryptionKeyID = encryptionKeyID;
@@ -89,25 +91,20 @@ export function codecOptionsFrom(flags: CodecFlags, io: CliIo): CodecOptions {
   return options;
 }
 
-/** Where `maxDecompressedBytes` was set, the flag aside: its variable, which wins, else the config file's field. */
-function sourceOfMaxDecompressedBytes(flags: CodecFlags, io: CliIo): string {
-  const variable = CODEC_ENV.maxDecompressedBytes;
-  if ((io.env[variable] ?? '') !== '') return variable;
-  return `${flags.config ?? io.env[CODEC_ENV.configFile]}: maxDecompressedBytes`;
-}
-
 /**
- * Why `binary/zlib` payloads could not be opened, for scan's and rewrap's messages: `2 inflate(s) past
- * --max-decompressed-bytes (1000): raise it to open them; 1 not a valid zlib stream`.
+ * Why `binary/zlib` payloads were not opened, for scan's and rewrap's messages: `2 inflate(s) past
+ * --max-decompressed-bytes (1000): raise it to open them; 1 not a valid zlib stream; 1 hold(s) another binary/zlib
+ * payload, which is not opened (decode opens one layer)`.
  */
 export function uninspectedReasons(counts: PayloadCounts, options: CodecOptions): string {
-  const { tooLarge, notZlib } = counts.uninspectedByReason;
+  const { tooLarge, notZlib, nested } = counts.uninspectedByReason;
   const cap = options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES;
   const reasons: string[] = [];
   if (tooLarge > 0) {
     reasons.push(`${tooLarge} inflate(s) past --max-decompressed-bytes (${cap}): raise it to open them`);
   }
   if (notZlib > 0) reasons.push(`${notZlib} not a valid zlib stream`);
+  if (nested > 0) reasons.push(`${nested} hold(s) another binary/zlib payload, which is not opened (decode opens one layer)`);
   return reasons.join('; ');
 }
 

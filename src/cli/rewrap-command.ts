@@ -1,5 +1,6 @@
 import { realpathSync } from 'node:fs';
 import type { Command } from 'commander';
+import { DEFAULT_MAX_DECOMPRESSED_BYTES } from '../codecs/compression-codec.js';
 import { EncryptionCodec } from '../codecs/encryption-codec.js';
 import { CodecError, describeKeyId, PayloadJsonError } from '../errors.js';
 import { loadKeyRing } from '../keys/load-key-ring.js';
@@ -10,9 +11,15 @@ import {
   replaceFileAtomically,
 } from '../rotation/atomic-file.js';
 import { RewrapKeyMissingError } from '../rotation/errors.js';
-import { type RewrapOptions, rewrapJsonText } from '../rotation/rewrap.js';
+import { type NotRewrappedByReason, type RewrapOptions, rewrapJsonText } from '../rotation/rewrap.js';
 import type { PayloadCounts } from '../rotation/walk-payloads.js';
-import { addCodecFlags, type CodecFlags, codecOptionsFrom, uninspectedReasons } from './codec-options-flags.js';
+import {
+  ACTIVE_KEY_ID_DEFAULT_HELP,
+  addCodecFlags,
+  type CodecFlags,
+  codecOptionsFrom,
+  uninspectedReasons,
+} from './codec-options-flags.js';
 import { CliExit, type CliIo } from './io.js';
 
 const HELP = `
@@ -28,6 +35,12 @@ A binary/zlib payload that cannot be opened (it inflates past --max-decompressed
 stream) may hold a payload under an old key: it is left as it is, the file's other payloads are still rewrapped,
 and the command names the file, says why, and exits 1. Raise --max-decompressed-bytes to open those that are only
 too large.
+
+A binary/zlib payload whose payload inside, rewrapped, would inflate past --max-decompressed-bytes (the active key
+id is longer than its old one, and it was that close to the cap) is not rewrapped: written, it could not be decoded
+with that cap. It stays under its old key, the file's other payloads are still rewrapped, and the command names the
+file and the size needed, and exits 1. Raise --max-decompressed-bytes to that size to rewrap it, once the workers'
+and the codec server's caps allow that size too.
 
 A file is replaced atomically (temporary file in the same directory with the same mode, owner and group, fsync,
 rename, fsync of the directory), so after a crash it is wholly old or wholly new; a run removes the temporary
@@ -50,6 +63,12 @@ interface FileReport {
   counts?: PayloadCounts;
   rewrapped: number;
   rewrappedByKeyId: Record<string, number>;
+  /** Payloads under an old key left as they are, with the reasons (see `RewrapResult`): the file still needs that key. */
+  notRewrapped: number;
+  notRewrappedByKeyId: Record<string, number>;
+  notRewrappedByReason: NotRewrappedByReason;
+  /** The --max-decompressed-bytes that would rewrap the `tooLarge` ones; 0 when there is none. */
+  maxDecompressedBytesNeeded: number;
   /** Temporary files of an interrupted run: removed (or, in a dry run, found). */
   staleTemporaryFiles: string[];
   error?: { code: string; message: string; keyIds?: readonly string[] };
@@ -67,10 +86,7 @@ export function registerRewrap(program: Command, io: CliIo): void {
       .command('rewrap')
       .description('re-encrypt, in place, every payload of the files that is not under the active key id')
       .argument('<file...>', 'payload or history JSON files to rewrap in place')
-      .option(
-        '--key-id <id>',
-        'the active key id payloads are re-encrypted with (default: DIR/.active-key-id of --keys-dir, else "default")',
-      )
+      .option('--key-id <id>', `the active key id payloads are re-encrypted with (${ACTIVE_KEY_ID_DEFAULT_HELP})`)
       .option('--dry-run', 'report what would be rewrapped, per file and key id, and write nothing')
       .option('--json', 'print a JSON report instead of a table')
       .addHelpText('after', HELP),
@@ -97,10 +113,14 @@ export function registerRewrap(program: Command, io: CliIo): void {
       unchanged: count(reports, 'unchanged'),
       failed: count(reports, 'failed'),
       payloadsRewrapped: reports.reduce((sum, report) => sum + report.rewrapped, 0),
+      /** Payloads left under an old key: rewrapped, they would inflate past --max-decompressed-bytes. */
+      payloadsNotRewrapped: reports.reduce((sum, report) => sum + report.notRewrapped, 0),
       /** binary/zlib payloads that could not be opened, left as they were: they may still be under an old key. */
       payloadsUninspected: reports.reduce((sum, report) => sum + (report.counts?.uninspected ?? 0), 0),
     };
     const filesWithUninspected = reports.filter((report) => (report.counts?.uninspected ?? 0) > 0).length;
+    const filesWithNotRewrapped = reports.filter((report) => report.notRewrapped > 0).length;
+    const cap = options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES;
     if (flags.json) {
       io.stdout(`${JSON.stringify({ activeKeyId: codec.activeKeyId, dryRun, files: reports, totals }, null, 2)}\n`);
     } else {
@@ -109,6 +129,7 @@ export function registerRewrap(program: Command, io: CliIo): void {
       io.stdout(
         `${verb} ${totals.payloadsRewrapped} payload(s) in ${totals.rewrapped} of ${totals.files} file(s) to key id ` +
           `${describeKeyId(codec.activeKeyId)}; ${totals.unchanged} unchanged, ${totals.failed} failed` +
+          (totals.payloadsNotRewrapped > 0 ? `; ${totals.payloadsNotRewrapped} payload(s) NOT REWRAPPED` : '') +
           (totals.payloadsUninspected > 0 ? `; ${totals.payloadsUninspected} payload(s) NOT OPENED` : '') +
           `${dryRun ? ' (dry run: nothing written)' : ''}\n`,
       );
@@ -121,6 +142,13 @@ export function registerRewrap(program: Command, io: CliIo): void {
         const { message, code } = report.error;
         io.stderr(`rewrap: ${report.file}: ${message} (${code}); the file was left unchanged\n`);
       }
+      if (report.notRewrapped > 0) {
+        io.stderr(
+          `rewrap: ${report.file}: ${report.notRewrapped} payload(s) are left under their old key id ` +
+            `(${formatKeyIds(report.notRewrappedByKeyId)}), so the file still needs that key ` +
+            `(${notRewrappedReasons(report, cap, codec.activeKeyId)})\n`,
+        );
+      }
       if (report.counts && report.counts.uninspected > 0) {
         io.stderr(
           `rewrap: ${report.file}: ${report.counts.uninspected} binary/zlib payload(s) could not be opened and are ` +
@@ -131,6 +159,12 @@ export function registerRewrap(program: Command, io: CliIo): void {
     // Like a file that holds a key id with no key: the rotation of these files is not done, and exit 0 would say it is.
     const problems: string[] = [];
     if (totals.failed > 0) problems.push(`rewrap failed for ${totals.failed} of ${totals.files} file(s)`);
+    if (totals.payloadsNotRewrapped > 0) {
+      problems.push(
+        `${totals.payloadsNotRewrapped} payload(s) in ${filesWithNotRewrapped} of ${totals.files} file(s) are left ` +
+          'under an old key: rewrapped, they would inflate past --max-decompressed-bytes',
+      );
+    }
     if (totals.payloadsUninspected > 0) {
       problems.push(
         `${totals.payloadsUninspected} binary/zlib payload(s) in ${filesWithUninspected} of ${totals.files} file(s) ` +
@@ -143,7 +177,17 @@ export function registerRewrap(program: Command, io: CliIo): void {
 
 function rewrapFile(file: string, options: RewrapOptions): FileReport {
   const dryRun = options.dryRun === true;
-  const report: FileReport = { file, status: 'failed', rewrapped: 0, rewrappedByKeyId: {}, staleTemporaryFiles: [] };
+  const report: FileReport = {
+    file,
+    status: 'failed',
+    rewrapped: 0,
+    rewrappedByKeyId: {},
+    notRewrapped: 0,
+    notRewrappedByKeyId: {},
+    notRewrappedByReason: { tooLarge: 0 },
+    maxDecompressedBytesNeeded: 0,
+    staleTemporaryFiles: [],
+  };
   try {
     // Through a symbolic link, the file it points to is replaced and the link stays.
     const target = realpathSync(file);
@@ -155,6 +199,10 @@ function rewrapFile(file: string, options: RewrapOptions): FileReport {
     report.counts = { ...result.counts, byKeyId: sortedByKey(result.counts.byKeyId) };
     report.rewrapped = result.rewrapped;
     report.rewrappedByKeyId = sortedByKey(result.rewrappedByKeyId);
+    report.notRewrapped = result.notRewrapped;
+    report.notRewrappedByKeyId = sortedByKey(result.notRewrappedByKeyId);
+    report.notRewrappedByReason = result.notRewrappedByReason;
+    report.maxDecompressedBytesNeeded = result.maxDecompressedBytesNeeded;
     report.status = result.rewrapped === 0 ? 'unchanged' : dryRun ? 'would-rewrap' : 'rewrapped';
   } catch (error) {
     report.error = describeError(error);
@@ -173,6 +221,26 @@ function utf8(bytes: Uint8Array): string {
   } catch {
     throw new PayloadJsonError('', 'not valid JSON: the file is not UTF-8 text');
   }
+}
+
+/**
+ * Why payloads were left under their old key, for the file's message: `1 would inflate past --max-decompressed-bytes
+ * (5116) rewrapped to key id "2026-11", up to 5124 bytes: raise it to 5124 or more, once ...`.
+ */
+function notRewrappedReasons(report: FileReport, cap: number, activeKeyId: string): string {
+  const { tooLarge } = report.notRewrappedByReason;
+  const needed = report.maxDecompressedBytesNeeded;
+  const reasons: string[] = [];
+  if (tooLarge > 0) {
+    // Written past the decoders' cap, the payloads would fail every decode (ERR_DECOMPRESSED_TOO_LARGE), so the
+    // workers' and the codec server's caps go up first.
+    reasons.push(
+      `${tooLarge} would inflate past --max-decompressed-bytes (${cap}) rewrapped to key id ${describeKeyId(activeKeyId)}, ` +
+        `up to ${needed} bytes: raise it to ${needed} or more, once the workers' and the codec server's caps allow that ` +
+        'size too',
+    );
+  }
+  return reasons.join('; ');
 }
 
 function describeError(error: unknown): NonNullable<FileReport['error']> {
@@ -203,6 +271,7 @@ function formatTable(reports: readonly FileReport[]): string {
     report.counts ? formatKeyIds(report.counts.byKeyId) : '-',
     String(report.rewrapped),
     (report.status === 'failed' ? `failed (${report.error!.code})` : report.status) +
+      (report.notRewrapped > 0 ? `, ${report.notRewrapped} NOT REWRAPPED` : '') +
       (report.counts && report.counts.uninspected > 0 ? `, ${report.counts.uninspected} NOT OPENED` : ''),
   ]);
   const all = [['FILE', 'PAYLOADS', 'ENCRYPTED BY KEY ID', 'REWRAP', 'RESULT'], ...rows];

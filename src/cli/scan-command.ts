@@ -11,13 +11,22 @@ import {
   ScheduleListingError,
   scanWorkflowHistories,
 } from '../rotation/scan.js';
-import { addCodecFlags, type CodecFlags, codecOptionsFrom, uninspectedReasons } from './codec-options-flags.js';
+import {
+  ACTIVE_KEY_ID_DEFAULT_HELP,
+  addCodecFlags,
+  type CodecFlags,
+  codecOptionsFrom,
+  uninspectedReasons,
+} from './codec-options-flags.js';
 import { CliExit, type CliIo } from './io.js';
 import { addConnectionFlags, type ConnectionFlags, connectTemporal } from './temporal-connection.js';
 
 const HELP = `
 Lists the workflow executions (--query, in visibility syntax; default all, open and closed) and reads each one's
-raw history, as the server stores it, with no codec. It also lists every schedule of the namespace (--query does
+raw history, as the server stores it, with no codec (and its rawHistory blobs, when the server sends those). Each
+open execution is also described (DescribeWorkflowExecution, which the credentials must allow): its pending
+activities' heartbeat details and last failures, and its pending Nexus operations' and callbacks' failures, are only
+there until they complete, and the next attempt decodes them. It also lists every schedule of the namespace (--query does
 not apply to them; --no-schedules skips them) and describes each one: a schedule keeps its start-workflow action
 (input, memo, header) and its memo encrypted as the client that saved it encoded them, and passes them to every
 workflow it starts. Every payload found is counted by its encryption-key-id (a binary/zlib payload around a
@@ -26,10 +35,12 @@ gets a verdict:
   active        new payloads are encrypted with it
   referenced    retained histories or schedules still hold payloads under it: keep it
                 (N open and M closed workflows, S schedules)
-  unreferenced  configured, not active, and no payload is under it, from a complete scan: safe to retire
+  unreferenced  configured, not active, and no payload is under it, from a complete scan: safe to retire in
+                this namespace (scan every namespace whose workers or clients hold the key before removing it)
   unseen        configured, not active, and no payload under it in what was scanned; the scan was not complete
                 (see below), so this proves nothing: keep it
-  missing       payloads are under it but no configured key opens them: they are unreadable now
+  missing       payloads are under it but no configured key opens them under it: they are unreadable now; a
+                configured key on a row of its own that opens them is named (configure it under that key id)
 A configured key is listed under the key ids it serves (TEMPORAL_ENCRYPTION_KEY_2026_11 serves 2026-11, and
 TEMPORAL_ENCRYPTION_KEY, shown as *, every id without a key of its own), or on a row of its own when it serves none
 of them, so a key that the active id or a payload needs is never called unreferenced. The active key id is
@@ -40,21 +51,26 @@ So are schedules on a non-active key: they need it until they are re-saved by a 
 one (an update re-encodes the action; a schedule's memo changes only by recreating it) or deleted.
 
 A binary/zlib payload that cannot be opened (it inflates past --max-decompressed-bytes, or is not a valid zlib
-stream) may hold a payload under any key id: it is counted as not opened, and then no key is called safe to retire
-(unseen, not unreferenced); raise --max-decompressed-bytes to open those that are only too large.
+stream) or holds another binary/zlib payload (one layer is opened, as decode opens it) may hold a payload under any
+key id: it is counted as not opened, and then no key is called safe to retire (unseen, not unreferenced); raise
+--max-decompressed-bytes to open those that are only too large. While a key id is missing, no key is called safe
+to retire either: the key its payloads need may be configured under another id.
 
 Rotation: add the new key everywhere as decrypt-only, make it active, run scan until the old key is unreferenced,
-then remove it. A run covers only the executions the server lists (not archived histories) and, with --query,
-only those the query matches; with --no-schedules, no schedule. Only a complete scan (no --query or
---no-schedules, not interrupted, every history and schedule read and every payload opened) calls a key
-unreferenced; any other calls a key with no payload unseen. "complete" in --output json says which it was.
+then remove it. A run covers one namespace: only the executions the server lists (not archived histories) and,
+with --query, only those the query matches; with --no-schedules, no schedule. Only a complete scan (no --query or
+--no-schedules, not interrupted, every history and schedule read, every payload opened and no key id missing)
+calls a key unreferenced; any other calls a key with no payload unseen. "complete" in --output json says which it
+was. Unreferenced means unused in this namespace: without namespace keys every namespace's workers share the keys,
+so scan each namespace whose workers or clients hold the key before removing it.
 
 Keys come from TEMPORAL_ENCRYPTION_KEY_<id> / TEMPORAL_ENCRYPTION_KEY and --keys-dir, as for the other commands;
 --config is the codec's YAML/JSON config, --config-file the Temporal CLI's TOML profile file. Needs the optional
 peer dependencies @temporalio/client and @temporalio/envconfig.
 
 Ctrl-C stops the scan and prints what it has, marked partial. Exit status: 0 done, 1 error, histories or
-schedules that could not be read, or payloads that could not be opened, 2 usage, 130 interrupted.`;
+schedules that could not be read, payloads that could not be opened, or a key id missing, 2 usage, 130
+interrupted.`;
 
 interface ScanFlags extends CodecFlags, ConnectionFlags {
   query?: string;
@@ -87,7 +103,7 @@ export function registerScan(program: Command, io: CliIo, deps: ScanCommandDeps 
         .default(DEFAULT_SCAN_CONCURRENCY),
     )
     .addOption(new Option('-o, --output <format>', 'table or json').choices(['table', 'json']).default('table'))
-    .option('--key-id <id>', 'the active key id (default: DIR/.active-key-id of --keys-dir, else "default")');
+    .option('--key-id <id>', `the active key id (${ACTIVE_KEY_ID_DEFAULT_HELP})`);
   addConnectionFlags(command);
   addCodecFlags(command, { encoding: false, decompression: true });
   command.addHelpText('after', HELP).action(async (flags: ScanFlags) => {
@@ -167,6 +183,15 @@ export function registerScan(program: Command, io: CliIo, deps: ScanCommandDeps 
           `unknown and no key is called safe to retire (${uninspectedReasons(report.payloads, options)})`,
       );
     }
+    const missing = report.keys.filter((key) => key.verdict === 'missing');
+    if (missing.length > 0) {
+      const found = missing.flatMap((key) => (key.decryptedBy === undefined ? [] : [decryptedByAdvice(key)]));
+      problems.push(
+        `${missing.length} key id(s) missing (${missing.map((key) => showKeyId(key.keyId)).join(', ')}): no ` +
+          'configured key opens their payloads, and the one that does may be configured under another id, so no key ' +
+          `is called safe to retire${found.length > 0 ? ` (${found.join('; ')})` : ''}`,
+      );
+    }
     if (problems.length > 0) throw new CliExit(1, problems.join('; '));
   });
 }
@@ -204,6 +229,7 @@ function progressBar(
  */
 export function formatReport(report: ScanReport): string {
   const { workflows, schedules, payloads } = report;
+  const missing = report.keys.filter((key) => key.verdict === 'missing').length;
   const scope =
     (report.query === '' ? 'all executions' : `executions matching ${JSON.stringify(report.query)}`) +
     (schedules.skipped ? '; schedules not read' : '');
@@ -216,9 +242,15 @@ export function formatReport(report: ScanReport): string {
       (workflows.failed > 0 ? `; ${workflows.failed} COULD NOT BE READ` : '') +
       (schedules.vanished > 0 ? `; ${schedules.vanished} schedule(s) deleted while scanning` : '') +
       (schedules.failed > 0 ? `; ${schedules.failed} schedule(s) COULD NOT BE READ` : '') +
-      (payloads.uninspected > 0 ? `; ${payloads.uninspected} binary/zlib payload(s) COULD NOT BE OPENED` : ''),
+      (payloads.uninspected > 0 ? `; ${payloads.uninspected} binary/zlib payload(s) COULD NOT BE OPENED` : '') +
+      (missing > 0 ? `; ${missing} key id(s) MISSING` : ''),
     '',
   ];
+  // A key on a row of its own that opens a missing id's payloads: it looks unused, and is not.
+  const opens = new Map<string, string[]>();
+  for (const key of report.keys) {
+    if (key.decryptedBy !== undefined) opens.set(key.decryptedBy, [...(opens.get(key.decryptedBy) ?? []), key.keyId]);
+  }
   const rows = report.keys.map((key) => [
     showKeyId(key.keyId),
     key.verdict,
@@ -226,7 +258,7 @@ export function formatReport(report: ScanReport): string {
     String(key.openWorkflows),
     String(key.closedWorkflows),
     schedules.skipped ? '-' : String(key.schedules),
-    note(key) + servedByNote(key),
+    note(key, opens.get(key.keyId)) + servedByNote(key),
   ]);
   lines.push(table([['KEY ID', 'VERDICT', 'PAYLOADS', 'OPEN', 'CLOSED', 'SCHEDULES', 'NOTE'], ...rows]));
   const shown = 20;
@@ -249,7 +281,16 @@ export function formatReport(report: ScanReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-function note(key: KeyScanReport): string {
+/** What a missing id's payloads need: the configured key that opens them, under this id. */
+function decryptedByAdvice(key: KeyScanReport): string {
+  const opener = `key ${showKeyId(key.decryptedBy!)}`;
+  // No key ring looks a key up for a payload without a key id: the key can only be kept.
+  if (key.keyId === '') return `the payloads without a key id decrypt with ${opener}: keep it`;
+  return `the payloads under ${showKeyId(key.keyId)} decrypt with ${opener}: configure that key under id ${showKeyId(key.keyId)}`;
+}
+
+/** The row's note; `opens`, the missing key ids whose payloads this configured key decrypts. */
+function note(key: KeyScanReport, opens: readonly string[] = []): string {
   switch (key.verdict) {
     case 'active':
       return key.configured ? 'new payloads are encrypted with it' : 'active, but no key is configured for it';
@@ -262,11 +303,16 @@ function note(key: KeyScanReport): string {
       return `keep: ${needs.join(' and ')} need it`;
     }
     case 'unreferenced':
-      return 'safe to retire';
+      return 'safe to retire in this namespace';
     case 'unseen':
+      if (opens.length > 0) return `keep: the payloads of missing key id(s) ${opens.map(showKeyId).join(', ')} decrypt with it`;
       return 'no payload in what was scanned (not a complete scan)';
-    case 'missing':
-      return key.configured ? 'UNREADABLE: the configured key does not decrypt it' : 'UNREADABLE: no key configured';
+    case 'missing': {
+      const unreadable = key.configured
+        ? 'UNREADABLE: the configured key does not decrypt it'
+        : 'UNREADABLE: no key configured';
+      return key.decryptedBy === undefined ? unreadable : `${unreadable}; key ${showKeyId(key.decryptedBy)} decrypts it`;
+    }
   }
 }
 

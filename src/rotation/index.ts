@@ -5,6 +5,7 @@
  */
 export { RewrapKeyMissingError } from './errors.js';
 export {
+  type NotRewrappedByReason,
   rewrapJson,
   rewrapJsonText,
   type RewrapOptions,

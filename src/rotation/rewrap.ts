@@ -27,7 +27,9 @@ export interface RewrapOptions {
   /**
    * Refuse to inflate one `binary/zlib` layer past this many bytes, as the codecs do; default 64 MiB. A `binary/zlib`
    * payload is inflated to find a `binary/encrypted` one inside (Go's order); one that does not inflate is left as it
-   * is and counted as `uninspected`: it may still be under an old key.
+   * is and counted as `uninspected`: it may still be under an old key. One whose payload inside, rewrapped, would
+   * inflate past the cap (the active key id is longer than its old one) is left as it is and counted in
+   * `notRewrapped`: decode with the same cap could not open it any more.
    */
   maxDecompressedBytes?: number;
 }
@@ -45,6 +47,31 @@ export interface RewrapResult {
   rewrapped: number;
   /** The same, by the key id they were under. */
   rewrappedByKeyId: Record<string, number>;
+  /**
+   * Payloads under another key id that were left as they are, though their key is in the ring (with `dryRun`: that
+   * would be), for a reason of {@link NotRewrappedByReason}. While there is one, the document still needs its old key.
+   */
+  notRewrapped: number;
+  /** The same, by the key id they are still under. */
+  notRewrappedByKeyId: Record<string, number>;
+  /** Why the `notRewrapped` payloads were left as they are. */
+  notRewrappedByReason: NotRewrappedByReason;
+  /**
+   * What the largest of the `notRewrappedByReason.tooLarge` payloads would inflate to, rewrapped: the least
+   * `maxDecompressedBytes` that rewraps them all (and that every decoder of them then needs); 0 when there is none.
+   */
+  maxDecompressedBytesNeeded: number;
+}
+
+/** {@link RewrapResult.notRewrappedByReason}. */
+export interface NotRewrappedByReason {
+  /**
+   * `binary/zlib` payloads (Go's `zlib(encrypted(x))`) whose payload inside, rewrapped, would inflate past
+   * `maxDecompressedBytes`: the active key id is longer than the one they are under, and they were that close to the
+   * cap. Written, they would fail every decode with that cap (`ERR_DECOMPRESSED_TOO_LARGE`); a cap of
+   * {@link RewrapResult.maxDecompressedBytesNeeded}, here and in every decoder of them, rewraps them.
+   */
+  tooLarge: number;
 }
 
 /** {@link RewrapResult} with the document's new text. */
@@ -61,6 +88,12 @@ interface PlannedRewrap {
   replacement: Payload | undefined;
 }
 
+/** What rewrapping one payload gives: the payload to write, or why it is to be left as it is. */
+type Rewrapped =
+  | { left?: undefined; replacement: Payload | undefined }
+  /** Left as it is: rewrapped, its payload inside would inflate to `inflatedBytes`, past the cap. */
+  | { left: keyof NotRewrappedByReason; inflatedBytes: number };
+
 /**
  * Re-encrypts, in place, every `binary/encrypted` payload of a parsed JSON document (history, `{"payloads": [...]}`
  * file, any nesting; see {@link walkPayloads}) whose key id is not the active one: decrypt with its own key,
@@ -71,9 +104,11 @@ interface PlannedRewrap {
  * writes `zlib(encrypted(x))`) is rewrapped too, keeping the nesting: the `binary/encrypted` payload inside is
  * re-encrypted as above, then serialized and deflated back into the `binary/zlib` payload, whose other fields
  * (its metadata: `encoding` only, as Go writes it) stay as they were. Go workers read it as before. A `binary/zlib`
- * payload that cannot be inflated (past `maxDecompressedBytes`, or not a valid zlib stream) is left as it is and
- * counted in `counts.uninspected`, not thrown for (it may hold no encrypted payload at all): while there is one, the
- * document may still need an old key.
+ * payload that cannot be opened (for any reason of `counts.uninspectedByReason`) is left as it is and counted in
+ * `counts.uninspected`, not thrown for (it may hold no encrypted payload at all): while there is one, the document
+ * may still need an old key. One whose payload inside, rewrapped, would inflate past `maxDecompressedBytes` (a longer
+ * active key id makes it a few bytes larger) is left as it is too, under its old key, and counted in `notRewrapped`:
+ * written, it would fail every decode with that cap.
  *
  * All or nothing: every payload is decrypted before any is replaced, so on an error the document is unchanged.
  * Throws {@link RewrapKeyMissingError} (`ERR_KEY_CONFIG`) naming every key id the ring lacks, `DecryptionError` for a
@@ -132,9 +167,7 @@ function plan(value: unknown, options: RewrapOptions): { result: RewrapResult; p
   });
 
   const missing = new Map<string, { count: number; firstPath: string }>();
-  const rewrappedByKeyId = Object.create(null) as Record<string, number>;
   for (const { path, keyId } of candidates) {
-    rewrappedByKeyId[keyId] = (rewrappedByKeyId[keyId] ?? 0) + 1;
     if (codec.keyRing.has(keyId)) continue;
     const entry = missing.get(keyId);
     if (entry) entry.count++;
@@ -145,15 +178,35 @@ function plan(value: unknown, options: RewrapOptions): { result: RewrapResult; p
     throw new KeyConfigError([`no key for the active key id ${describeKeyId(activeKeyId)}`]);
   }
 
-  const planned = candidates.map(({ node, path }) => {
+  const result: RewrapResult = {
+    activeKeyId,
+    counts,
+    rewrapped: 0,
+    rewrappedByKeyId: Object.create(null) as Record<string, number>,
+    notRewrapped: 0,
+    notRewrappedByKeyId: Object.create(null) as Record<string, number>,
+    notRewrappedByReason: { tooLarge: 0 },
+    maxDecompressedBytesNeeded: 0,
+  };
+  const planned: PlannedRewrap[] = [];
+  const dryRun = options.dryRun === true;
+  for (const { node, path, keyId } of candidates) {
     const payload = payloadFromJson(node, path);
-    const dryRun = options.dryRun === true;
-    const replacement = isEncrypted(payload)
-      ? rewrapEncrypted(payload, codec, dryRun)
+    const rewrapped: Rewrapped = isEncrypted(payload)
+      ? { replacement: rewrapEncrypted(payload, codec, dryRun) }
       : rewrapInsideZlib(payload, codec, inflater, dryRun);
-    return { node, replacement };
-  });
-  return { result: { activeKeyId, counts, rewrapped: candidates.length, rewrappedByKeyId }, planned };
+    if (rewrapped.left === undefined) {
+      planned.push({ node, replacement: rewrapped.replacement });
+      result.rewrapped++;
+      result.rewrappedByKeyId[keyId] = (result.rewrappedByKeyId[keyId] ?? 0) + 1;
+    } else {
+      result.notRewrapped++;
+      result.notRewrappedByKeyId[keyId] = (result.notRewrappedByKeyId[keyId] ?? 0) + 1;
+      result.notRewrappedByReason[rewrapped.left]++;
+      result.maxDecompressedBytesNeeded = Math.max(result.maxDecompressedBytesNeeded, rewrapped.inflatedBytes);
+    }
+  }
+  return { result, planned };
 }
 
 /** A `binary/encrypted` payload under the active key (in a dry run: decrypted only, undefined). */
@@ -167,20 +220,18 @@ function rewrapEncrypted(payload: Payload, codec: EncryptionCodec, dryRun: boole
 
 /**
  * A `binary/zlib` payload that holds a `binary/encrypted` payload (Go's `zlib(encrypted(x))`), with that payload
- * rewrapped ({@link rewrapEncrypted}) and deflated back: every field of the wrapper but its `data` (a new zlib stream
- * of the serialized payload inside) is kept. The counting found the `binary/encrypted` payload with the same
- * inflater, one layer down, as decode opens it.
+ * rewrapped and deflated back: every field of the wrapper but its `data` (a new zlib stream of the serialized payload
+ * inside) is kept. The counting found the `binary/encrypted` payload with the same inflater, one layer down, as
+ * decode opens it. When the rewrapped payload inside would inflate past the inflater's cap (its key id is longer),
+ * it is not to be written: no decode with that cap could open it, this tool's final check included. In a dry run it
+ * is rewrapped all the same, to know its size, and dropped.
  */
-function rewrapInsideZlib(
-  payload: Payload,
-  codec: EncryptionCodec,
-  inflater: CompressionCodec,
-  dryRun: boolean,
-): Payload | undefined {
+function rewrapInsideZlib(payload: Payload, codec: EncryptionCodec, inflater: CompressionCodec, dryRun: boolean): Rewrapped {
   const inner = inflater.inflatePayload(payload);
   if (!isEncrypted(inner)) throw new Error('internal error: a binary/zlib payload to rewrap holds no binary/encrypted one');
-  const rebuilt = rewrapEncrypted(inner, codec, dryRun);
-  return rebuilt && { ...payload, data: deflateSync(serializePayload(rebuilt)) };
+  const serialized = serializePayload(codec.rewrapPayload(inner));
+  if (serialized.length > inflater.maxDecompressedBytes) return { left: 'tooLarge', inflatedBytes: serialized.length };
+  return { replacement: dryRun ? undefined : { ...payload, data: deflateSync(serialized) } };
 }
 
 /** The re-encrypted payload as JSON, with the keys in the order of `node`'s. */
@@ -199,19 +250,34 @@ function orderedLike(model: Record<string, unknown>, value: Record<string, unkno
 
 /**
  * A last check before the text goes anywhere: it parses, holds the same payloads of every kind, and every encrypted
- * one is under the active key. A failure here is a bug in this module, never in the input.
+ * one is under the active key but those left under their old key (`notRewrapped`). A failure here is a bug in this
+ * module, never in the input.
  */
 function checkRewrapped(output: string, result: RewrapResult, maxDecompressedBytes: number | undefined): void {
   // Counted as before, inside binary/zlib payloads too: a rewrapped Go payload is binary/zlib around the active key.
   const after = countKeyIds(parseLocatedJson(output, () => false).value, { maxDecompressedBytes });
   const before = result.counts;
+  // No prototype, so any key id (`__proto__` too) is a plain entry.
+  const expectedByKeyId = Object.assign(Object.create(null) as Record<string, number>, result.notRewrappedByKeyId);
+  const active = (before.byKeyId[result.activeKeyId] ?? 0) + result.rewrapped;
+  if (active > 0) expectedByKeyId[result.activeKeyId] = active;
   const ok =
     after.total === before.total &&
     after.plain === before.plain &&
     after.compressed === before.compressed &&
     after.uninspected === before.uninspected &&
+    sameCounts(after.uninspectedByReason, before.uninspectedByReason) &&
     after.other === before.other &&
     after.encrypted === before.encrypted &&
-    Object.keys(after.byKeyId).every((keyId) => keyId === result.activeKeyId);
+    sameCounts(after.byKeyId, expectedByKeyId);
   if (!ok) throw new Error('internal error: the rewrapped document does not check out; it was not used');
+}
+
+/** Whether two tallies hold the same counts under the same names (a name counted 0 is one left out). */
+function sameCounts(a: object, b: object): boolean {
+  const entries = (tally: object) =>
+    Object.entries(tally as Record<string, number>)
+      .filter(([, count]) => count !== 0)
+      .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+  return JSON.stringify(entries(a)) === JSON.stringify(entries(b));
 }

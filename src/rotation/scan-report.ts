@@ -1,25 +1,28 @@
 import type { Payload } from '@temporalio/common';
 import type { CompressionCodec } from '../codecs/compression-codec.js';
 import { EncryptionCodec } from '../codecs/encryption-codec.js';
+import { METADATA_ENCRYPTION_KEY_ID } from '../codecs/payload-proto.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import {
   emptyCounts,
   type PayloadCounts,
   type PayloadProtoNode,
   tallyProtoPayload,
+  type UninspectedReason,
   zlibInflater,
 } from './walk-payloads.js';
 
 /**
- * What a key id needs, from a scan of the retained histories and the schedules:
+ * What a key id needs, from a scan of one namespace's retained histories and schedules:
  * - `active`: new payloads are encrypted with it.
  * - `referenced`: not active, but payloads of retained histories or of schedules are under it: keep it.
  * - `unreferenced`: configured, not active, and no payload is under it, from a complete scan
- *   ({@link ScanReport.complete}): safe to retire.
+ *   ({@link ScanReport.complete}): safe to retire in this namespace. Another namespace whose workers or clients hold
+ *   the same key (without namespace keys, every namespace shares the key ring) needs a scan of its own.
  * - `unseen`: configured, not active, and no payload under it in what was scanned; the scan was not complete
- *   (interrupted, limited by a query, without the schedules, or with runs or schedules that could not be read or
- *   payloads that could not be opened), so this proves nothing: keep it.
- * - `missing`: payloads are under it, but no configured key decrypts them: they are unreadable now.
+ *   (interrupted, limited by a query, without the schedules, with runs or schedules that could not be read or
+ *   payloads that could not be opened, or with a key id `missing`), so this proves nothing: keep it.
+ * - `missing`: payloads are under it, but no configured key decrypts them under this id: they are unreadable now.
  */
 export type KeyVerdict = 'active' | 'referenced' | 'unreferenced' | 'unseen' | 'missing';
 
@@ -44,6 +47,13 @@ export interface KeyScanReport {
    * tried (no payload, or no key). `false` makes the verdict `missing`: the configured key is not the one used.
    */
   decrypts: boolean | undefined;
+  /**
+   * For a `missing` id: a configured key, listed on a row of its own (it serves no id payloads are under, nor the
+   * active one), that decrypts the first payload under this id. The key is there under another id (a key file named
+   * `prod_2025` for payloads under `2025`): configure it under this id. Absent when none does, and for any other
+   * verdict.
+   */
+  decryptedBy?: string;
   /** Encrypted payloads under this key id, in histories and schedules (also inside `binary/zlib` payloads). */
   payloads: number;
   /** Open (running or paused) workflow runs with at least one payload under it. */
@@ -72,7 +82,7 @@ export interface ScheduleOnInactiveKey {
   keyIds: string[];
 }
 
-/** A workflow run whose history could not be read: the scan does not cover it. */
+/** A workflow run whose history (or, for an open run, its description) could not be read: the scan does not cover it. */
 export interface ScanFailure {
   workflowId: string;
   runId: string;
@@ -95,18 +105,19 @@ export interface ScanReport {
   partial: boolean;
   /**
    * Whether the scan saw everything the namespace retains: not interrupted, no `query`, schedules read, every history
-   * and schedule read and every payload opened. Only then is a key with no payload `unreferenced`; otherwise it is
+   * and schedule read and every payload opened, and no key id `missing` (the key its payloads need may be configured
+   * under another id, where it would look unused). Only then is a key with no payload `unreferenced`; otherwise it is
    * `unseen`.
    */
   complete: boolean;
   workflows: {
-    /** Runs whose whole history was scanned. */
+    /** Runs whose whole history (and, for an open run, its description: pending activities...) was scanned. */
     scanned: number;
     open: number;
     closed: number;
-    /** Listed, then gone (deleted or past retention) before their history was read. */
+    /** Listed, then gone (deleted or past retention) before their history or description was read. */
     vanished: number;
-    /** Listed, but their history could not be read: see `failures`. */
+    /** Listed, but their history or description could not be read: see `failures`. */
     failed: number;
   };
   /** The schedules of the namespace (all of them: the query selects executions only). */
@@ -123,8 +134,9 @@ export interface ScanReport {
   /**
    * Every payload of the scanned histories and schedules, by kind, and the encrypted ones by key id (a `binary/zlib`
    * payload around a `binary/encrypted` one, as Go's codec writes, counts as encrypted under the inner key id). A
-   * `binary/zlib` payload that could not be opened counts as `uninspected` (by reason: past the cap, or not zlib): it
-   * may be under any key id, so while there is one no key is `unreferenced` (`unseen` instead).
+   * `binary/zlib` payload that was not opened counts as `uninspected` (by reason: past the cap, not zlib, or another
+   * `binary/zlib` payload inside): it may be under any key id, so while there is one no key is `unreferenced`
+   * (`unseen` instead).
    */
   payloads: PayloadCounts;
   /**
@@ -227,8 +239,9 @@ export class ScanTally {
     for (const field of ['total', 'encrypted', 'compressed', 'uninspected', 'plain', 'other'] as const) {
       this.payloads[field] += counts[field];
     }
-    this.payloads.uninspectedByReason.tooLarge += counts.uninspectedByReason.tooLarge;
-    this.payloads.uninspectedByReason.notZlib += counts.uninspectedByReason.notZlib;
+    for (const reason of Object.keys(counts.uninspectedByReason) as UninspectedReason[]) {
+      this.payloads.uninspectedByReason[reason] += counts.uninspectedByReason[reason];
+    }
     for (const [keyId, payloads] of Object.entries(counts.byKeyId)) {
       this.payloads.byKeyId[keyId] = (this.payloads.byKeyId[keyId] ?? 0) + payloads;
       const key = this.#byKeyId.get(keyId) ?? emptyKeyTally();
@@ -259,28 +272,36 @@ export class ScanTally {
       .describe()
       .filter((key) => !needed.has(key.keyId) && !inUse.has(key.fingerprint))
       .map((key) => key.keyId);
+    const rows = [...needed, ...idle].sort(compare).map((keyId) => {
+      const tally = this.#byKeyId.get(keyId) ?? emptyKeyTally();
+      const servedBy = needed.has(keyId) ? (keyRing.servingKeyId(keyId) ?? null) : keyId;
+      const configured = servedBy !== null;
+      const sample = tally.payloads > 0 && configured ? this.samples.get(keyId) : undefined;
+      const decrypts = sample ? decryptsWith(codec, sample) : undefined;
+      const missing = tally.payloads > 0 && (!configured || decrypts === false);
+      return { keyId, tally, servedBy, configured, decrypts, missing };
+    });
     const complete =
       !context.partial &&
       context.query === '' &&
       !this.schedules.skipped &&
       this.schedules.failed === 0 &&
       this.workflows.failed === 0 &&
-      this.payloads.uninspected === 0;
-    const keys = [...needed, ...idle].sort(compare).map((keyId): KeyScanReport => {
-      const tally = this.#byKeyId.get(keyId) ?? emptyKeyTally();
-      const servedBy = needed.has(keyId) ? (keyRing.servingKeyId(keyId) ?? null) : keyId;
-      const configured = servedBy !== null;
-      const sample = tally.payloads > 0 && configured ? this.samples.get(keyId) : undefined;
-      const decrypts = sample ? decryptsWith(codec, sample) : undefined;
+      this.payloads.uninspected === 0 &&
+      // The key a missing id's payloads need may be configured under another id, where it looks unused.
+      rows.every((row) => !row.missing);
+    const keys = rows.map(({ keyId, tally, servedBy, configured, decrypts, missing }): KeyScanReport => {
       const active = keyId === this.activeKeyId;
       let verdict: KeyVerdict;
-      if (tally.payloads > 0 && (!configured || decrypts === false)) verdict = 'missing';
+      if (missing) verdict = 'missing';
       else if (active) verdict = 'active';
       else if (tally.payloads > 0) verdict = 'referenced';
       // "Safe to retire" only from a scan that saw everything: a script that reads the verdict alone must not delete
       // a key that an unread history, schedule or payload may need.
       else verdict = complete ? 'unreferenced' : 'unseen';
-      return { keyId, verdict, active, configured, servedBy, decrypts, ...tally };
+      const sample = missing ? this.samples.get(keyId) : undefined;
+      const decryptedBy = sample && idle.find((listedAs) => decryptsAs(codec, sample, listedAs));
+      return { keyId, verdict, active, configured, servedBy, decrypts, ...(decryptedBy ? { decryptedBy } : {}), ...tally };
     });
     const byKeyId = Object.create(null) as Record<string, number>;
     for (const keyId of Object.keys(this.payloads.byKeyId).sort()) byKeyId[keyId] = this.payloads.byKeyId[keyId]!;
@@ -305,6 +326,18 @@ export class ScanTally {
     };
   }
 }
+
+/**
+ * Whether a payload decrypts with the key the ring lists as `listedAs` ({@link KeyRing.describe}): the payload is
+ * tried under that key id, which names no other key (the key id is not authenticated, so nothing else changes).
+ */
+function decryptsAs(codec: EncryptionCodec, payload: Payload, listedAs: string): boolean {
+  if (codec.keyRing.servingKeyId(listedAs) !== listedAs) return false;
+  const metadata = { ...payload.metadata, [METADATA_ENCRYPTION_KEY_ID]: utf8.encode(listedAs) };
+  return decryptsWith(codec, { ...payload, metadata });
+}
+
+const utf8 = new TextEncoder();
 
 function decryptsWith(codec: EncryptionCodec, payload: Payload): boolean {
   try {

@@ -1,5 +1,5 @@
 import type { Payload } from '@temporalio/common';
-import { CompressionCodec } from '../codecs/compression-codec.js';
+import { CompressionCodec, isCompressed } from '../codecs/compression-codec.js';
 import { encryptionKeyIdOf } from '../codecs/encryption-codec.js';
 import {
   ENCODING_ENCRYPTED,
@@ -37,19 +37,21 @@ export interface PayloadCounts {
    */
   byKeyId: Record<string, number>;
   /**
-   * `binary/zlib` payloads whose inflated payload is not `binary/encrypted`: compressed, not encrypted. One layer is
-   * opened, as decode opens it: a `binary/zlib` payload inside another counts here too.
+   * `binary/zlib` payloads whose inflated payload is neither `binary/encrypted` nor `binary/zlib`: compressed, not
+   * encrypted (a payload of the standard converters, or of another converter or codec, as a payload outside zlib
+   * would count as `plain` or `other`).
    */
   compressed: number;
   /**
-   * `binary/zlib` payloads that could not be opened, so what they hold, and under which key id, is unknown: they may be
+   * `binary/zlib` payloads that were not opened, so what they hold, and under which key id, is unknown: they may be
    * Go's `zlib(encrypted(x))` under any key. While there is one, no count here proves that a key is unused.
    */
   uninspected: number;
   /**
-   * Why the `uninspected` payloads could not be opened: `tooLarge`, they inflate past the cap (`maxDecompressedBytes`;
+   * Why the `uninspected` payloads were not opened: `tooLarge`, they inflate past the cap (`maxDecompressedBytes`;
    * a higher cap opens them); `notZlib`, they are not a valid zlib stream of a payload (damaged, empty, or another
-   * codec's format).
+   * codec's format); `nested`, they hold another `binary/zlib` payload, which is not opened (one layer is opened, as
+   * decode opens it: no codec writes two).
    */
   uninspectedByReason: UninspectedByReason;
   /** Payloads of Temporal's standard converters (`json/plain`, `binary/null`, ...): readable by anyone. */
@@ -64,9 +66,14 @@ export interface UninspectedByReason {
   tooLarge: number;
   /** Not a valid zlib stream of a payload (`ERR_DECOMPRESSION_FAILED`). */
   notZlib: number;
+  /**
+   * A `binary/zlib` payload inside: decode opens one layer, so what that one holds (`zlib(encrypted(x))` under any key
+   * id, say) is not looked at.
+   */
+  nested: number;
 }
 
-/** Why a `binary/zlib` payload could not be opened: a key of {@link UninspectedByReason}. */
+/** Why a `binary/zlib` payload was not opened: a key of {@link UninspectedByReason}. */
 export type UninspectedReason = keyof UninspectedByReason;
 
 /** The encodings of the payload converters every Temporal SDK ships. */
@@ -199,8 +206,8 @@ export interface CountKeyIdsOptions {
  * Counts the payloads of a parsed JSON document by kind, and the encrypted ones by key id: what a rotation must
  * still rewrap, and whether an old key is still needed. A `binary/zlib` payload is inflated to see whether it holds
  * a `binary/encrypted` one (Go's order, `zlib(encrypted(x))`), which then counts under its key id; no other payload
- * is opened. One that cannot be inflated counts as `uninspected`: while `uninspected` is not 0, a key id missing from
- * `byKeyId` may still be in use.
+ * is opened. One that cannot be inflated, or holds another `binary/zlib` payload, counts as `uninspected`: while
+ * `uninspected` is not 0, a key id missing from `byKeyId` may still be in use.
  *
  * @example
  * const { byKeyId } = countKeyIds(JSON.parse(historyText)); // { "2024-01": 12, "2025-01": 3 }
@@ -233,13 +240,14 @@ export type ZlibContent =
   | { encrypted: Payload; keyId: string; uninspected?: undefined }
   /** A payload under no encryption. */
   | { encrypted?: undefined; keyId?: undefined; uninspected?: undefined }
-  /** Could not be inflated: what it holds is unknown. */
+  /** Could not be inflated, or holds another `binary/zlib` payload: what it holds is unknown. */
   | { encrypted?: undefined; keyId?: undefined; uninspected: UninspectedReason };
 
 /**
  * @internal What a `binary/zlib` payload holds, found by inflating it as decode does (one layer, with the cap): the
- * `binary/encrypted` payload inside, nothing encrypted, or, when it does not inflate, why (then nobody here knows
- * which key it needs). Only `binary/zlib` payloads are inflated: call it for those alone.
+ * `binary/encrypted` payload inside, nothing encrypted, or, when it does not inflate or holds another `binary/zlib`
+ * payload, why it was not opened (then nobody here knows which key it needs). Only `binary/zlib` payloads are
+ * inflated: call it for those alone.
  */
 export function openZlib(zlibData: Uint8Array, inflater: CompressionCodec): ZlibContent {
   let inner: Payload;
@@ -251,7 +259,10 @@ export function openZlib(zlibData: Uint8Array, inflater: CompressionCodec): Zlib
     throw error;
   }
   const keyId = encryptionKeyIdOf(inner);
-  return keyId === undefined ? {} : { encrypted: inner, keyId };
+  if (keyId !== undefined) return { encrypted: inner, keyId };
+  // Only a binary/zlib payload inside is a layer left shut: opened, it could be zlib(encrypted(x)) under any key id.
+  // Any other payload inside is what it would be outside zlib, plain or another codec's, which no count opens either.
+  return isCompressed(inner) ? { uninspected: 'nested' } : {};
 }
 
 /** @internal A zeroed {@link PayloadCounts}; `byKeyId` has no prototype, so any key id is a plain entry. */
@@ -263,7 +274,7 @@ export function emptyCounts(): PayloadCounts {
     byKeyId,
     compressed: 0,
     uninspected: 0,
-    uninspectedByReason: { tooLarge: 0, notZlib: 0 },
+    uninspectedByReason: { tooLarge: 0, notZlib: 0, nested: 0 },
     plain: 0,
     other: 0,
   };
@@ -272,7 +283,7 @@ export function emptyCounts(): PayloadCounts {
 /**
  * @internal Adds one payload to the counts, looking inside a `binary/zlib` one for a `binary/encrypted` one (see
  * {@link openZlib}). Returns the key id it was counted under: its own, or that of the `binary/encrypted` payload
- * inside it; undefined when it is under no encryption, or could not be opened (then it counts as `uninspected`).
+ * inside it; undefined when it is under no encryption, or was not opened (then it counts as `uninspected`).
  */
 export function tallyPayload(
   counts: PayloadCounts,
@@ -295,7 +306,7 @@ export function tallyPayload(
 /**
  * @internal Adds one payload, as a protobuf message object, to the counts, as {@link tallyPayload} does. Returns the
  * `binary/encrypted` payload it was counted under (itself, or the one inside it) with its key id; undefined when it is
- * under no encryption, or could not be opened.
+ * under no encryption, or was not opened.
  */
 export function tallyProtoPayload(
   counts: PayloadCounts,

@@ -8,8 +8,8 @@ import {
   DEFAULT_MAX_DECOMPRESSED_BYTES,
   KeyConfigError,
   type KeyRing,
-  loadCodecOptions,
 } from '../index.js';
+import { codecOptionsFromEnv, codecOptionsFromFile } from '../codec-options.js';
 import { FALLBACK_KEY_VARIABLE } from '../keys/load-key-ring.js';
 import { type AuthSettings, readAuthSettings } from './auth/auth-config.js';
 import { type Env, isLoopback, SERVE_ENV, type ServeFlags, SettingsReader } from './config-source.js';
@@ -385,13 +385,13 @@ function readCodecOptions(flags: ServeFlags, env: Env, reader: SettingsReader): 
   let fromFile: CodecOptions = {};
   let fromEnv: CodecOptions = {};
   try {
-    if (configFile) fromFile = loadCodecOptions({ configFile, env: {} });
+    if (configFile) fromFile = codecOptionsFromFile(configFile);
   } catch (error) {
     if (!(error instanceof CodecError)) throw error;
     reader.problems.push(error.message);
   }
   try {
-    fromEnv = loadCodecOptions({ env: { ...env, [CODEC_ENV.configFile]: undefined } });
+    fromEnv = codecOptionsFromEnv(env);
   } catch (error) {
     if (!(error instanceof CodecError)) throw error;
     reader.malformed(error.message);
@@ -410,10 +410,6 @@ function readCodecOptions(flags: ServeFlags, env: Env, reader: SettingsReader): 
     if (value === undefined || value === 0) {
       reader.malformed('--max-decompressed-bytes must be a size in bytes greater than 0 (e.g. 64MiB)');
     } else options.maxDecompressedBytes = value;
-  } else if (fromEnv.maxDecompressedBytes === 0) {
-    reader.malformed(`${CODEC_ENV.maxDecompressedBytes} must be greater than 0`);
-  } else if (fromEnv.maxDecompressedBytes === undefined && fromFile.maxDecompressedBytes === 0) {
-    reader.problems.push(`${configFile}: maxDecompressedBytes must be greater than 0`);
   }
   if (options.encryptionKeyID === '') reader.malformed('--key-id must not be empty');
   return {

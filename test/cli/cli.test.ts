@@ -397,33 +397,82 @@ describe('temporal-codec CLI', () => {
   // Bug: TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES=0 (or maxDecompressedBytes: 0 in the config file) passed the tools,
   // and then every file failed with "maxDecompressedBytes must be greater than 0" (ERR_CONFIG), exit 1, naming no
   // variable; --max-decompressed-bytes 0 already exits 2.
-  it('exits 2 on a cap of 0 from the variable or the config file for decode and rewrap, naming where it was set', async () => {
+  it('refuses a cap of 0 where it is set: the variable as a usage error (2), the config file by its field (1)', async () => {
     const key = { TEMPORAL_ENCRYPTION_KEY: `base64:${KEY_B64}` };
     const file = tempFile('payloads.json', doc(plain('1')));
-    const config = tempFile('config.yaml', 'temporal:\n  security:\n    maxDecompressedBytes: 0\n');
-    const cases: Array<[Record<string, string>, string[], string]> = [
-      [{ TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: '0' }, [], 'TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES'],
-      [{}, ['--config', config], `${config}: maxDecompressedBytes`],
-      [{ TEMPORAL_CODEC_CONFIG: config }, [], `${config}: maxDecompressedBytes`],
-      // The variable wins over the file, so it is the one named.
-      [{ TEMPORAL_CODEC_CONFIG: config, TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: '0' }, [], 'TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES'],
+    for (const command of ['decode', 'rewrap', 'keys']) {
+      const h = harness({ ...key, TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: '0' });
+      expect(await main(command === 'keys' ? [command] : [command, file], h.io)).toBe(2);
+      expect(h.stderr()).toBe('temporal-codec: TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES must be an integer greater than 0\n');
+      expect(h.stdout()).toBe('');
+    }
+    const layouts: Array<[string, string]> = [
+      ['temporal:\n  security:\n    maxDecompressedBytes: 0\n', ': temporal.security.maxDecompressedBytes'],
+      ['Temporal:\n  Security:\n    MaxDecompressedBytes: 0\n', ': temporal.security.maxDecompressedBytes'],
+      ['security:\n  maxDecompressedBytes: 0\n', ': security.maxDecompressedBytes'],
+      ['maxDecompressedBytes: 0\n', '.maxDecompressedBytes'],
     ];
-    for (const [env, args, source] of cases) {
+    for (const [text, field] of layouts) {
+      const config = tempFile('config.yaml', text);
       for (const command of ['decode', 'rewrap']) {
-        const h = harness({ ...key, ...env });
-        expect(await main([command, ...args, file], h.io)).toBe(2);
-        expect(h.stderr()).toBe(`temporal-codec: ${source} must be greater than 0\n`);
-        expect(h.stdout()).toBe('');
+        const h = harness(key);
+        expect(await main([command, '--config', config, file], h.io)).toBe(1);
+        expect(h.stderr()).toBe(`temporal-codec: ${config}${field} must be an integer greater than 0 (ERR_CONFIG)\n`);
       }
     }
-    // The flag overrides them, as everywhere; a non-zero variable overrides the file.
-    const flag = harness({ ...key, TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: '0' });
-    expect(await main(['decode', '--max-decompressed-bytes', '1000', file], flag.io)).toBe(0);
+    // A non-zero variable overrides the file, and the flag overrides both.
+    const config = tempFile('config.yaml', 'temporal:\n  security:\n    maxDecompressedBytes: 1\n');
     const variable = harness({ ...key, TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: '1000' });
     expect(await main(['decode', '--config', config, file], variable.io)).toBe(0);
-    // A command that never inflates does not offer the flag, and does not check the cap.
-    const keys = harness({ ...key, TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: '0' });
-    expect(await main(['keys'], keys.io)).toBe(0);
+    const flag = harness(key);
+    expect(await main(['decode', '--config', config, '--max-decompressed-bytes', '1000', file], flag.io)).toBe(0);
+  });
+
+  // Bug: a malformed TEMPORAL_CODEC_* value exited 1 (ERR_CONFIG), though a malformed flag, and serve's malformed
+  // variable, exit 2 (usage), and a cap of 0 from the same variable did.
+  it('exits 2 on a malformed codec variable in encode, decode and rewrap, and 1 on a config file it cannot use', async () => {
+    const key = { TEMPORAL_ENCRYPTION_KEY: `base64:${KEY_B64}` };
+    const file = tempFile('payloads.json', doc(plain('1')));
+    const malformed: Array<[string, string, string]> = [
+      ['TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES', 'abc', 'an integer greater than 0'],
+      ['TEMPORAL_CODEC_COMPRESSION_THRESHOLD', '-1', 'a non-negative integer'],
+      ['TEMPORAL_CODEC_ENABLE_COMPRESSION', 'maybe', 'true or false'],
+      ['TEMPORAL_CODEC_ENABLE_ENCRYPTION', 'yes please', 'true or false'],
+    ];
+    for (const command of ['encode', 'decode', 'rewrap']) {
+      for (const [variable, value, kind] of malformed) {
+        const h = harness({ ...key, [variable]: value }, doc(plain('1')));
+        expect(await main([command, file], h.io)).toBe(2);
+        expect(h.stderr()).toBe(`temporal-codec: ${variable} must be ${kind}\n`);
+        expect(h.stdout()).toBe('');
+      }
+      // A config file that cannot be read, or holds a bad value, is not a usage error: exit 1, as serve does.
+      const missing = join(tmpdir(), 'tpc-no-such-config.yaml');
+      const unreadable = harness(key);
+      expect(await main([command, '--config', missing, file], unreadable.io)).toBe(1);
+      expect(unreadable.stderr()).toBe(`temporal-codec: config file ${missing} cannot be read (ENOENT) (ERR_CONFIG)\n`);
+      const bad = tempFile('config.yaml', 'temporal:\n  security:\n    compressionThreshold: lots\n');
+      const badValue = harness({ ...key, TEMPORAL_CODEC_CONFIG: bad });
+      expect(await main([command, file], badValue.io)).toBe(1);
+      expect(badValue.stderr()).toBe(
+        `temporal-codec: ${bad}: temporal.security.compressionThreshold must be a non-negative integer (ERR_CONFIG)\n`,
+      );
+    }
+  });
+
+  // Bug: the --key-id help of scan and rewrap left out TEMPORAL_CODEC_ENCRYPTION_KEY_ID and the config file, which
+  // they read as encode does.
+  it.each([
+    ['encode', 'active key id new payloads are encrypted with'],
+    ['scan', 'the active key id'],
+    ['rewrap', 'the active key id payloads are re-encrypted with'],
+  ])('says in the --key-id help of %s where the active key id comes from without it', async (command, what) => {
+    const h = harness();
+    expect(await main([command, '--help'], h.io)).toBe(0);
+    expect(h.stdout().replace(/\s+/g, ' ')).toContain(
+      `--key-id <id> ${what} (default: DIR/.active-key-id of --keys-dir, else TEMPORAL_CODEC_ENCRYPTION_KEY_ID or the ` +
+        'config file, else "default")',
+    );
   });
 
 describe('temporal-codec output errors', () => {

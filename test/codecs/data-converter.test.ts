@@ -207,7 +207,7 @@ describe('configurations', () => {
       caughtSync(() => createPayloadCodecs({ keyRing, maxDecompressedBytes: 0 })),
       ConfigError,
       'ERR_CONFIG',
-      'maxDecompressedBytes must be greater than 0',
+      'options.maxDecompressedBytes must be an integer greater than 0',
     );
   });
 });

@@ -25,7 +25,7 @@ export const CLI_ENV: Record<string, string> = {
 };
 
 /** The `uninspected` counts of a document whose every binary/zlib payload could be opened: none. */
-export const NONE_UNINSPECTED = { uninspected: 0, uninspectedByReason: { tooLarge: 0, notZlib: 0 } };
+export const NONE_UNINSPECTED = { uninspected: 0, uninspectedByReason: { tooLarge: 0, notZlib: 0, nested: 0 } };
 
 /** Every form in which key material could leak into output. */
 export const KEY_SECRETS = Object.values(KEYS).flatMap((key) => [key.toString('base64'), key.toString('hex')]);

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { inflateSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readSnapshot, replaceFileAtomically } from '../../src/rotation/atomic-file.js';
 import { memoryIo } from '../helpers/cli.js';
@@ -47,6 +48,8 @@ function file(name: string, content: unknown, mode = 0o644): string {
   return path;
 }
 
+/** The `notRewrapped` fields of a file report that left no payload under its old key. */
+const NONE_LEFT = { notRewrapped: 0, notRewrappedByKeyId: {}, notRewrappedByReason: { tooLarge: 0 }, maxDecompressedBytesNeeded: 0 };
 const bytes = (path: string) => readFileSync(path);
 const json = (path: string): unknown => JSON.parse(readFileSync(path, 'utf8'));
 const keyIds = (path: string) => [...new Set(Object.values(keyIdsByPath(json(path))).filter(Boolean))].sort();
@@ -121,6 +124,7 @@ describe('temporal-codec rewrap', () => {
           counts: { total: 36, encrypted: 30, byKeyId: { new: 2, old: 28 }, compressed: 0, ...NONE_UNINSPECTED, plain: 5, other: 1 },
           rewrapped: 28,
           rewrappedByKeyId: { old: 28 },
+          ...NONE_LEFT,
           staleTemporaryFiles: [],
         },
         {
@@ -128,6 +132,7 @@ describe('temporal-codec rewrap', () => {
           status: 'failed',
           rewrapped: 0,
           rewrappedByKeyId: {},
+          ...NONE_LEFT,
           staleTemporaryFiles: [],
           error: {
             code: 'ERR_KEY_CONFIG',
@@ -136,7 +141,7 @@ describe('temporal-codec rewrap', () => {
           },
         },
       ],
-      totals: { files: 2, rewrapped: 1, unchanged: 0, failed: 1, payloadsRewrapped: 28, payloadsUninspected: 0 },
+      totals: { files: 2, rewrapped: 1, unchanged: 0, failed: 1, payloadsRewrapped: 28, payloadsNotRewrapped: 0, payloadsUninspected: 0 },
     });
   });
 
@@ -270,7 +275,15 @@ describe('temporal-codec rewrap', () => {
       counts: { total: 2, encrypted: 1, byKeyId: { new: 1 }, compressed: 0, uninspected: 1, uninspectedByReason: { tooLarge: 1, notZlib: 0 } },
       rewrapped: 0,
     });
-    expect(report.totals).toEqual({ files: 1, rewrapped: 0, unchanged: 1, failed: 0, payloadsRewrapped: 0, payloadsUninspected: 1 });
+    expect(report.totals).toEqual({
+      files: 1,
+      rewrapped: 0,
+      unchanged: 1,
+      failed: 0,
+      payloadsRewrapped: 0,
+      payloadsNotRewrapped: 0,
+      payloadsUninspected: 1,
+    });
 
     // With the cap raised it is opened and rewrapped, and the run is clean.
     const raised = await rewrap([mixed]);
@@ -278,6 +291,70 @@ describe('temporal-codec rewrap', () => {
     expect(raised.code).toBe(0);
     expect(raised.stdout).toMatch(row(mixed, '2', 'new:1 old:1', '1', 'rewrapped'));
     expect(countKeyIds(json(mixed))).toEqual({ total: 2, encrypted: 2, byKeyId: { new: 2 }, compressed: 0, ...NONE_UNINSPECTED, plain: 0, other: 0 });
+  });
+
+  // Bug: a Go payload that inflated to just under the cap grew past it when rewrapped to a longer key id, and the file
+  // failed with "internal error: the rewrapped document does not check out", a foreseeable case called a bug.
+  it('leaves a Go payload that would inflate past --max-decompressed-bytes once rewrapped under its old key, says which cap to raise, and exits 1', async () => {
+    const near = goCompressed('old', 'z'.repeat(5000));
+    // What the payload inside inflates to under "old"; under "new-2026-11", 8 bytes more.
+    const inflated = inflateSync(Buffer.from(near.data!, 'base64')).length;
+    const grown = inflated + 8;
+    const mixed = file('mixed.json', { payloads: [near, encrypted('old', 1)] });
+    const env = { ...CLI_ENV, 'TEMPORAL_ENCRYPTION_KEY_new-2026-11': `base64:${KEYS.gone.toString('base64')}` };
+    const args = [mixed, '--key-id', 'new-2026-11', '--max-decompressed-bytes', String(inflated)];
+    const advice =
+      `rewrap: ${mixed}: 1 payload(s) are left under their old key id (old:1), so the file still needs that key ` +
+      `(1 would inflate past --max-decompressed-bytes (${inflated}) rewrapped to key id "new-2026-11", up to ${grown} ` +
+      `bytes: raise it to ${grown} or more, once the workers' and the codec server's caps allow that size too)\n`;
+
+    const dry = await rewrap([...args, '--dry-run'], env);
+    expect(dry.code).toBe(1);
+    expect(dry.stdout).toMatch(row(mixed, '2', 'old:2', '1', 'would-rewrap, 1 NOT REWRAPPED'));
+    expect(dry.stderr).toBe(
+      advice +
+        'temporal-codec: 1 payload(s) in 1 of 1 file(s) are left under an old key: rewrapped, they would inflate past ' +
+        '--max-decompressed-bytes\n',
+    );
+    expect(statSync(mixed).mtime.toISOString()).toBe('2024-01-01T00:00:00.000Z');
+
+    const result = await rewrap([...args, '--json'], env);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(dry.stderr);
+    const report = JSON.parse(result.stdout) as { files: unknown[]; totals: unknown };
+    expect(report.files[0]).toMatchObject({
+      status: 'rewrapped',
+      counts: { total: 2, encrypted: 2, byKeyId: { old: 2 }, ...NONE_UNINSPECTED },
+      rewrapped: 1,
+      rewrappedByKeyId: { old: 1 },
+      notRewrapped: 1,
+      notRewrappedByKeyId: { old: 1 },
+      notRewrappedByReason: { tooLarge: 1 },
+      maxDecompressedBytesNeeded: grown,
+    });
+    expect(report.totals).toEqual({
+      files: 1,
+      rewrapped: 1,
+      unchanged: 0,
+      failed: 0,
+      payloadsRewrapped: 1,
+      payloadsNotRewrapped: 1,
+      payloadsUninspected: 0,
+    });
+    // The payload left is byte for byte as it was; the other one is under the new key.
+    expect((json(mixed) as { payloads: unknown[] }).payloads[0]).toEqual(near);
+    expect(countKeyIds(json(mixed), { maxDecompressedBytes: inflated }).byKeyId).toEqual({ old: 1, 'new-2026-11': 1 });
+
+    // In the table, with the summary; then, with the cap it asked for, it is rewrapped and the run is clean.
+    const again = await rewrap(args, env);
+    expect(again.code).toBe(1);
+    expect(again.stdout).toMatch(row(mixed, '2', 'new-2026-11:1 old:1', '0', 'unchanged, 1 NOT REWRAPPED'));
+    expect(again.stdout).toContain('rewrapped 0 payload(s) in 0 of 1 file(s) to key id "new-2026-11"; 1 unchanged, 0 failed; 1 payload(s) NOT REWRAPPED\n');
+    const raised = await rewrap([mixed, '--key-id', 'new-2026-11', '--max-decompressed-bytes', String(grown)], env);
+    expect(raised.stderr).toBe('');
+    expect(raised.code).toBe(0);
+    expect(raised.stdout).toMatch(row(mixed, '2', 'new-2026-11:1 old:1', '1', 'rewrapped'));
+    expect(countKeyIds(json(mixed), { maxDecompressedBytes: grown }).byKeyId).toEqual({ 'new-2026-11': 2 });
   });
 
   it('reports a binary/zlib payload that is not a valid zlib stream as not opened, whatever the cap', async () => {

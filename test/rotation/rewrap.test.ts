@@ -2,8 +2,9 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { CompressionCodec } from '../../src/codecs/compression-codec.js';
 import { EncryptionCodec } from '../../src/codecs/encryption-codec.js';
-import { DecryptionError, KeyConfigError, PayloadJsonError } from '../../src/errors.js';
+import { DecompressedTooLargeError, DecryptionError, KeyConfigError, PayloadJsonError } from '../../src/errors.js';
 import { KeyRing } from '../../src/keys/key-ring.js';
 import { payloadFromJson, payloadToJson } from '../../src/payload-json.js';
 import {
@@ -15,7 +16,7 @@ import {
 } from '../../src/rotation/index.js';
 import { createPayloadCodecs } from '../../src/codecs/data-converter.js';
 import { caughtSync, expectCodecError } from '../helpers/errors.js';
-import { goEncrypted, goZlib } from '../helpers/go-payloads.js';
+import { goEncrypted, goPayload, goZlib } from '../helpers/go-payloads.js';
 import { deserialize, sdkDecode, serialize, view } from '../helpers/payloads.js';
 import {
   b64,
@@ -36,6 +37,8 @@ import {
 } from './fixtures.js';
 
 const codec = codecWith('new');
+/** The `notRewrapped` fields of a result that left no payload under its old key. */
+const NONE_LEFT = { notRewrapped: 0, notRewrappedByKeyId: {}, notRewrappedByReason: { tooLarge: 0 }, maxDecompressedBytesNeeded: 0 };
 const clone = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 
 /** Each payload's JSON text, by path. */
@@ -71,6 +74,7 @@ describe('rewrapJson', () => {
       counts: { total: 36, encrypted: 30, byKeyId: { old: 28, new: 2 }, compressed: 0, ...NONE_UNINSPECTED, plain: 5, other: 1 },
       rewrapped: 28,
       rewrappedByKeyId: { old: 28 },
+      ...NONE_LEFT,
     });
     expect(decodedByPath(history)).toEqual(before);
     expect(Object.keys(decodedByPath(history))).toEqual(REALISTIC_HISTORY_PATHS);
@@ -391,6 +395,7 @@ describe("rewrap: Go workers' payloads (binary/zlib around binary/encrypted)", (
       counts: { total: 4, encrypted: 3, byKeyId: { old: 2, new: 1 }, compressed: 1, ...NONE_UNINSPECTED, plain: 0, other: 0 },
       rewrapped: 2,
       rewrappedByKeyId: { old: 2 },
+      ...NONE_LEFT,
     });
     const [goOld, goNew, ours, zlibPlain] = document.payloads;
     // The nesting is kept: binary/zlib (metadata: the encoding only, as Go writes it) around binary/encrypted, now `new`.
@@ -460,11 +465,19 @@ describe("rewrap: Go workers' payloads (binary/zlib around binary/encrypted)", (
     expect(JSON.stringify(document)).toBe(before);
   });
 
-  it('leaves a payload two binary/zlib layers above its binary/encrypted one as it is: decode does not open it either', () => {
-    const document = { payloads: [payloadToJsonOf(goZlib(goZlib(goEncrypted(plainPayload('deep'), KEYS.old, 'old'))))] };
-    const before = JSON.stringify(document);
-    expect(rewrapJson(document, { encryptionCodec: codec })).toMatchObject({ rewrapped: 0, counts: { compressed: 1, encrypted: 0 } });
-    expect(JSON.stringify(document)).toBe(before);
+  it('leaves a payload two binary/zlib layers above its binary/encrypted one as it is, counted as uninspected: decode does not open it either', () => {
+    const nested = payloadToJsonOf(goZlib(goZlib(goEncrypted(plainPayload('deep'), KEYS.old, 'old'))));
+    const document = { payloads: [nested, goCompressed('old', 1)] };
+    const text = JSON.stringify(document);
+    const result = rewrapJsonText(text, { encryptionCodec: codec });
+    expect(result).toMatchObject({
+      rewrapped: 1,
+      notRewrapped: 0,
+      counts: { total: 2, encrypted: 1, compressed: 0, uninspected: 1, uninspectedByReason: { tooLarge: 0, notZlib: 0, nested: 1 } },
+    });
+    expect(result.text.startsWith(`{"payloads":[${JSON.stringify(nested)},`)).toBe(true);
+    expect(rewrapJson(document, { encryptionCodec: codec })).toMatchObject({ rewrapped: 1, counts: { uninspected: 1 } });
+    expect(document.payloads[0]).toEqual(nested);
   });
 
   it('leaves a Go payload that inflates past maxDecompressedBytes as it is, counted as uninspected, and rewraps the others', () => {
@@ -477,6 +490,59 @@ describe("rewrap: Go workers' payloads (binary/zlib around binary/encrypted)", (
       counts: { total: 2, encrypted: 1, compressed: 0, uninspected: 1, uninspectedByReason: { tooLarge: 1, notZlib: 0 } },
     });
     expect(JSON.stringify(document.payloads[0])).toBe(before);
+  });
+
+  // Bug: a Go payload that inflated to just under the cap grew past it when rewrapped to a longer key id, and the
+  // final check failed the whole document with "internal error: the rewrapped document does not check out".
+  it('leaves a Go payload under its old key when, rewrapped to a longer key id, it would inflate past maxDecompressedBytes', () => {
+    const longer = new EncryptionCodec({ keyRing: KeyRing.fromKeys({ old: KEYS.old, 'new-2026-11': KEYS.new }, 'new-2026-11') });
+    const near = payloadToJsonOf(goPayload(plainPayload('y'.repeat(5000)), KEYS.old, 'old'));
+    // What it inflates to now (under "old"), and under "new-2026-11": 8 more bytes of key id.
+    const inflated = inflateSync(Buffer.from(near.data, 'base64')).length;
+    const grown = inflated + 'new-2026-11'.length - 'old'.length;
+    const nearText = JSON.stringify(near, null, 2).replaceAll('\n', '\n  ');
+    const text = `{\n  "payloads": [\n  ${nearText},\n  ${JSON.stringify(goCompressed('old', 1))},\n  ${JSON.stringify(encrypted('old', 2))}\n]}\n`;
+    const left = {
+      rewrapped: 2,
+      rewrappedByKeyId: { old: 2 },
+      notRewrapped: 1,
+      notRewrappedByKeyId: { old: 1 },
+      notRewrappedByReason: { tooLarge: 1 },
+      maxDecompressedBytesNeeded: grown,
+    };
+
+    for (const dryRun of [false, true]) {
+      expect(rewrapJsonText(text, { encryptionCodec: longer, dryRun, maxDecompressedBytes: inflated })).toMatchObject({
+        ...left,
+        counts: { total: 3, encrypted: 3, byKeyId: { old: 3 }, uninspected: 0 },
+      });
+    }
+    const result = rewrapJsonText(text, { encryptionCodec: longer, maxDecompressedBytes: inflated });
+    // Byte for byte as it was, and still read with the cap it was written for.
+    expect(result.text.startsWith(`{\n  "payloads": [\n  ${nearText},\n  `)).toBe(true);
+    const after = countKeyIds(JSON.parse(result.text), { maxDecompressedBytes: inflated });
+    expect(after).toMatchObject({ total: 3, encrypted: 3, compressed: 0, uninspected: 0 });
+    expect(after.byKeyId).toEqual({ old: 1, 'new-2026-11': 2 });
+    const document = JSON.parse(text) as { payloads: unknown[] };
+    expect(rewrapJson(document, { encryptionCodec: longer, maxDecompressedBytes: inflated })).toMatchObject(left);
+    expect(document.payloads[0]).toEqual(near);
+
+    // With the cap at the size it needs, it is rewrapped; a second run changes nothing.
+    const raised = rewrapJsonText(result.text, { encryptionCodec: longer, maxDecompressedBytes: grown });
+    expect(raised).toMatchObject({
+      rewrapped: 1,
+      notRewrapped: 0,
+      notRewrappedByKeyId: {},
+      notRewrappedByReason: { tooLarge: 0 },
+      maxDecompressedBytesNeeded: 0,
+    });
+    expect(countKeyIds(JSON.parse(raised.text), { maxDecompressedBytes: grown }).byKeyId).toEqual({ 'new-2026-11': 3 });
+    // The workers' and codec server's decode needs that cap too, and then reads the same value.
+    const [rewrappedNear] = (JSON.parse(raised.text) as { payloads: unknown[] }).payloads;
+    const decode = (cap: number) =>
+      new CompressionCodec({ innerDecoder: longer, maxDecompressedBytes: cap }).decompressPayload(payloadFromJson(rewrappedNear));
+    expect(view(decode(grown))).toEqual(view(plainPayload('y'.repeat(5000))));
+    expect(() => decode(grown - 1)).toThrow(DecompressedTooLargeError);
   });
 
   it('leaves a binary/zlib payload that does not inflate as it is, counted as uninspected, and rewraps the others', () => {

@@ -105,13 +105,75 @@ describe('temporal-codec scan', () => {
     expect(connection.closed).toBe(1);
   });
 
-  it('says an old key no history needs is safe to retire, and a key with no key material is unreadable', async () => {
+  it('says an old key no history needs is safe to retire in this namespace', async () => {
+    connection.fake = fakeTemporal([{ workflowId: 'w', open: false, events: eventsWith({ input: [encrypted('new', 1)] }) }]);
+    const result = await scan([]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^old +unreferenced +0 +0 +0 +0 +safe to retire in this namespace$/m);
+  });
+
+  // Bug: a key id with no key (missing) let the other keys be called safe to retire, with exit 0: payloads under
+  // `2025` whose key sat in a keys-dir file named `prod_2025` made `prod_2025`, the one key that opens them, retirable.
+  it('calls a key id with no key unreadable, retires no key while it is missing, says why and exits 1', async () => {
     connection.fake = fakeTemporal([
       { workflowId: 'w', open: false, events: eventsWith({ input: [encrypted('new', 1), encrypted('gone', 2)] }) },
     ]);
     const result = await scan([]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/; 1 key id\(s\) MISSING\n/);
     expect(result.stdout).toMatch(/^gone +missing +1 +0 +1 +0 +UNREADABLE: no key configured$/m);
-    expect(result.stdout).toMatch(/^old +unreferenced +0 +0 +0 +0 +safe to retire$/m);
+    expect(result.stdout).toMatch(/^old +unseen +0 +0 +0 +0 +no payload in what was scanned \(not a complete scan\)$/m);
+    expect(result.stdout).not.toContain('unreferenced');
+    expect(result.stderr).toBe(
+      'temporal-codec: 1 key id(s) missing (gone): no configured key opens their payloads, and the one that does may ' +
+        'be configured under another id, so no key is called safe to retire\n',
+    );
+  });
+
+  it('names the configured key that opens a missing id\'s payloads: the same key under another id', async () => {
+    const { dir, remove } = tempDir('scan-moved-key');
+    try {
+      // The 2025 key, moved to a file named prod_2025: payloads say 2025, and no key is configured under it.
+      writeFileSync(join(dir, 'prod_2025'), `base64:${KEYS.gone.toString('base64')}\n`);
+      writeFileSync(join(dir, 'new'), `base64:${KEYS.new.toString('base64')}\n`);
+      connection.fake = fakeTemporal([
+        { workflowId: 'w', open: true, events: eventsWith({ input: [encryptedUnder('2025', KEYS.gone, 1), encrypted('new', 2)] }) },
+      ]);
+      const env = { TEMPORAL_CODEC_ENCRYPTION_KEY_ID: 'new' };
+      const result = await scan(['--keys-dir', dir], env);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toContain(
+        [
+          'KEY ID     VERDICT  PAYLOADS  OPEN  CLOSED  SCHEDULES  NOTE',
+          '2025       missing         1     1       0          0  UNREADABLE: no key configured; key prod_2025 decrypts it',
+          'new        active          1     1       0          0  new payloads are encrypted with it',
+          'prod_2025  unseen          0     0       0          0  keep: the payloads of missing key id(s) 2025 decrypt with it',
+          '',
+        ].join('\n'),
+      );
+      expect(result.stderr).toBe(
+        'temporal-codec: 1 key id(s) missing (2025): no configured key opens their payloads, and the one that does may ' +
+          'be configured under another id, so no key is called safe to retire (the payloads under 2025 decrypt with ' +
+          'key prod_2025: configure that key under id 2025)\n',
+      );
+      const json = await scan(['--keys-dir', dir, '-o', 'json'], env);
+      const report = JSON.parse(json.stdout) as ScanReport;
+      expect(report.complete).toBe(false);
+      expect(report.keys.map((key) => [key.keyId, key.verdict, key.decryptedBy])).toEqual([
+        ['2025', 'missing', 'prod_2025'],
+        ['new', 'active', undefined],
+        ['prod_2025', 'unseen', undefined],
+      ]);
+    } finally {
+      remove();
+    }
+  });
+
+  it('says in --help that safe to retire covers the scanned namespace only', async () => {
+    const help = await scan(['--help']);
+    expect(help.code).toBe(0);
+    const text = help.stdout.replace(/\s+/g, ' ');
+    expect(text).toContain('safe to retire in this namespace (scan every namespace whose workers or clients hold the key before removing it)');
   });
 
   it('does not call a key safe to retire from a scan limited by --query', async () => {
@@ -336,7 +398,7 @@ describe('temporal-codec scan', () => {
       byKeyId: { new: 1 },
       compressed: 0,
       uninspected: 1,
-      uninspectedByReason: { tooLarge: 1, notZlib: 0 },
+      uninspectedByReason: { tooLarge: 1, notZlib: 0, nested: 0 },
       plain: 0,
       other: 0,
     });
@@ -370,20 +432,42 @@ describe('temporal-codec scan', () => {
     );
   });
 
-  // Bug: a cap of 0 from the variable or the config file was not refused as the flag's is (exit 2).
-  it('exits 2 on a cap of 0 from the variable or the config file, naming it, before connecting', async () => {
+  // Bug: a cap of 0 from the variable or the config file was not refused as the flag's is.
+  it('refuses a cap of 0 from the variable (exit 2) or the config file (exit 1), naming it, before connecting', async () => {
     connection.fake = fakeTemporal(runs());
     const result = await scan([], { ...CLI_ENV, TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: '0' });
     expect(result.code).toBe(2);
-    expect(result.stderr).toBe('temporal-codec: TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES must be greater than 0\n');
+    expect(result.stderr).toBe('temporal-codec: TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES must be an integer greater than 0\n');
     expect(result.stdout).toBe('');
     const { dir, remove } = tempDir('scan-config');
     try {
       const config = join(dir, 'config.yaml');
       writeFileSync(config, 'temporal:\n  security:\n    maxDecompressedBytes: 0\n');
       const fromFile = await scan(['--config', config]);
-      expect(fromFile.code).toBe(2);
-      expect(fromFile.stderr).toBe(`temporal-codec: ${config}: maxDecompressedBytes must be greater than 0\n`);
+      expect(fromFile.code).toBe(1);
+      expect(fromFile.stderr).toBe(
+        `temporal-codec: ${config}: temporal.security.maxDecompressedBytes must be an integer greater than 0 (ERR_CONFIG)\n`,
+      );
+    } finally {
+      remove();
+    }
+    expect(connection.fake.historyRequests).toEqual([]);
+    expect(connection.closed).toBe(0);
+  });
+
+  // Bug: a malformed codec variable exited 1 (ERR_CONFIG), though the README calls it a usage error (exit 2).
+  it('exits 2 on a malformed codec variable, and 1 on a config file it cannot read, before connecting', async () => {
+    connection.fake = fakeTemporal(runs());
+    const result = await scan([], { ...CLI_ENV, TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: 'abc' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('temporal-codec: TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES must be an integer greater than 0\n');
+    expect(result.stdout).toBe('');
+    const { dir, remove } = tempDir('scan-no-config');
+    try {
+      const missing = join(dir, 'config.yaml');
+      const unreadable = await scan(['--config', missing]);
+      expect(unreadable.code).toBe(1);
+      expect(unreadable.stderr).toBe(`temporal-codec: config file ${missing} cannot be read (ENOENT) (ERR_CONFIG)\n`);
     } finally {
       remove();
     }
@@ -517,7 +601,7 @@ describe('temporal-codec scan: which key is which', () => {
     expect(result.stdout).toContain(
       [
         'KEY ID   VERDICT       PAYLOADS  OPEN  CLOSED  SCHEDULES  NOTE',
-        '2024_01  unreferenced         0     0       0          0  safe to retire',
+        '2024_01  unreferenced         0     0       0          0  safe to retire in this namespace',
         '2025-06  referenced           1     1       0          0  keep: 1 open and 0 closed workflow(s) need it (served by key 2025_06)',
         '2026-11  active               1     0       1          0  new payloads are encrypted with it (served by key 2026_11)',
         '',

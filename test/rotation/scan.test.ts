@@ -72,7 +72,8 @@ describe('scanWorkflowHistories', () => {
       query: '',
       activeKeyId: 'new',
       partial: false,
-      complete: true,
+      // `gone` is missing: the key its payloads need may be configured under another id, so nothing is retirable.
+      complete: false,
       workflows: { scanned: 5, open: 2, closed: 3, vanished: 0, failed: 0 },
       payloads: { total: 13, encrypted: 9, byKeyId: { gone: 1, new: 3, old: 5 }, compressed: 0, ...NONE_UNINSPECTED, plain: 3, other: 1 },
       failures: [],
@@ -81,7 +82,7 @@ describe('scanWorkflowHistories', () => {
       { keyId: 'gone', verdict: 'missing', active: false, configured: false, servedBy: null, decrypts: undefined, payloads: 1, openWorkflows: 0, closedWorkflows: 1, schedules: 0 },
       { keyId: 'new', verdict: 'active', active: true, configured: true, servedBy: 'new', decrypts: true, payloads: 3, openWorkflows: 2, closedWorkflows: 1, schedules: 0 },
       { keyId: 'old', verdict: 'referenced', active: false, configured: true, servedBy: 'old', decrypts: true, payloads: 5, openWorkflows: 1, closedWorkflows: 1, schedules: 0 },
-      { keyId: 'retired', verdict: 'unreferenced', active: false, configured: true, servedBy: 'retired', decrypts: undefined, payloads: 0, openWorkflows: 0, closedWorkflows: 0, schedules: 0 },
+      { keyId: 'retired', verdict: 'unseen', active: false, configured: true, servedBy: 'retired', decrypts: undefined, payloads: 0, openWorkflows: 0, closedWorkflows: 0, schedules: 0 },
     ]);
     expect(report.openWorkflowsOnInactiveKeys).toEqual([{ workflowId: 'open-old', runId: 'open-old-run', keyIds: ['old'] }]);
     expect(report.schedules).toEqual({ skipped: false, scanned: 0, vanished: 0, failed: 0 });
@@ -515,12 +516,27 @@ describe("scanWorkflowHistories: Go workers' payloads (binary/zlib around binary
     expect(report.schedulesOnInactiveKeys).toEqual([{ scheduleId: 'go-nightly', keyIds: ['old'] }]);
   });
 
-  it('looks one binary/zlib layer deep, as decode does: a binary/encrypted payload under two counts as compressed', async () => {
+  // Bug: a binary/encrypted payload under two binary/zlib layers counted as compressed: the scan said complete and
+  // called `old` unreferenced (safe to retire) while that payload needs it.
+  it('opens one binary/zlib layer, as decode does: one holding another counts as uninspected (nested), and no key is unreferenced', async () => {
     const inner = goEncrypted(plainPayload(1), KEYS.old, 'old');
     const twice = payloadToJson(goZlib(goZlib(inner)));
-    const fake = fakeTemporal([{ workflowId: 'w', open: false, events: eventsWith({ input: [twice] }) }]);
-    const report = await scanWorkflowHistories(fake.client, { keyRing });
-    expect(report.payloads).toMatchObject({ encrypted: 0, byKeyId: {}, compressed: 1 });
+    const runs = (): FakeRun[] => [
+      { workflowId: 'w', open: false, events: eventsWith({ input: [twice, encrypted('new', 2)] }) },
+    ];
+    const report = await scanWorkflowHistories(fakeTemporal(runs()).client, { keyRing });
+    expect(report.payloads).toMatchObject({
+      encrypted: 1,
+      byKeyId: { new: 1 },
+      compressed: 0,
+      uninspected: 1,
+      uninspectedByReason: { tooLarge: 0, notZlib: 0, nested: 1 },
+    });
+    expect(report.complete).toBe(false);
+    expect(byKey(report, 'old')).toMatchObject({ verdict: 'unseen', payloads: 0 });
+    // However high the cap: the layer inside is not opened.
+    const uncapped = await scanWorkflowHistories(fakeTemporal(runs()).client, { keyRing, maxDecompressedBytes: 2 ** 30 });
+    expect(uncapped).toMatchObject({ complete: false, payloads: { uninspected: 1 } });
   });
 
   // Bug: a binary/zlib payload that did not inflate counted as compressed, as if it held no encrypted payload, so
@@ -536,14 +552,14 @@ describe("scanWorkflowHistories: Go workers' payloads (binary/zlib around binary
     ]);
     const report = await scanWorkflowHistories(fake.client, { keyRing });
     expect(report.failures).toEqual([]);
-    // tooDeep inflates (one layer, as decode opens it) to another binary/zlib payload: compressed, not uninspected.
+    // tooDeep inflates (one layer, as decode opens it) to another binary/zlib payload, which is not opened.
     expect(report.payloads).toEqual({
       total: 5,
       encrypted: 1,
       byKeyId: { old: 1 },
-      compressed: 1,
-      uninspected: 3,
-      uninspectedByReason: { tooLarge: 0, notZlib: 3 },
+      compressed: 0,
+      uninspected: 4,
+      uninspectedByReason: { tooLarge: 0, notZlib: 3, nested: 1 },
       plain: 0,
       other: 0,
     });
@@ -566,7 +582,7 @@ describe("scanWorkflowHistories: Go workers' payloads (binary/zlib around binary
       byKeyId: { old: 1 },
       compressed: 0,
       uninspected: 2,
-      uninspectedByReason: { tooLarge: 2, notZlib: 0 },
+      uninspectedByReason: { tooLarge: 2, notZlib: 0, nested: 0 },
     });
   });
 });
@@ -640,6 +656,64 @@ describe('scanWorkflowHistories: unreferenced only from a complete scan', () => 
         ['retired', 'unseen', 0],
       ]);
     }
+  });
+
+  // Bug: a missing key id did not stop other keys being called unreferenced. Payloads under `2025` whose key was
+  // configured under another id (a keys-dir file named `prod_2025`, the same bytes): `2025` missing and `prod_2025`
+  // unreferenced, "safe to retire", the only key that opens those payloads.
+  it('is not complete while a key id is missing, and names the configured key that decrypts its payloads', async () => {
+    const key2025 = testKey('2025');
+    const ring = KeyRing.fromKeys({ new: KEYS.new, prod_2025: key2025, retired: testKey('retired') }, 'new');
+    const fake = fakeTemporal([
+      { workflowId: 'w', open: false, events: eventsWith({ input: [encryptedUnder('2025', key2025, 1), encrypted('new', 2)] }) },
+    ]);
+    const report = await scanWorkflowHistories(fake.client, { keyRing: ring });
+    expect(report.complete).toBe(false);
+    expect(verdicts(report)).toEqual([
+      ['2025', 'missing', 1],
+      ['new', 'active', 1],
+      ['prod_2025', 'unseen', 0],
+      ['retired', 'unseen', 0],
+    ]);
+    expect(report.keys[0]).toMatchObject({ configured: false, decrypts: undefined, decryptedBy: 'prod_2025' });
+    expect(report.keys.filter((key) => key.decryptedBy !== undefined)).toHaveLength(1);
+  });
+
+  it('is not complete while payloads have no key id, and names the key that decrypts them', async () => {
+    const legacy = testKey('legacy');
+    const withoutId = payloadToJson(
+      (() => {
+        const payload = new EncryptionCodec({ keyRing: KeyRing.fromKeys({ legacy }, 'legacy') }).encryptPayload(plainPayload(1));
+        delete payload.metadata!['encryption-key-id'];
+        return payload;
+      })(),
+    );
+    const ring = KeyRing.fromKeys({ new: KEYS.new, legacy, retired: testKey('retired') }, 'new');
+    const fake = fakeTemporal([{ workflowId: 'w', open: false, events: eventsWith({ input: [withoutId, encrypted('new', 2)] }) }]);
+    const report = await scanWorkflowHistories(fake.client, { keyRing: ring });
+    expect(report.complete).toBe(false);
+    expect(verdicts(report)).toEqual([
+      ['', 'missing', 1],
+      ['legacy', 'unseen', 0],
+      ['new', 'active', 1],
+      ['retired', 'unseen', 0],
+    ]);
+    expect(report.keys[0]).toMatchObject({ decryptedBy: 'legacy' });
+  });
+
+  it('names no key for a missing id that no configured key decrypts, and tries the fallback key too', async () => {
+    const gone = fakeTemporal([{ workflowId: 'w', open: false, events: eventsWith({ input: [encrypted('gone', 1)] }) }]);
+    const report = await scanWorkflowHistories(gone.client, { keyRing });
+    expect(report.keys.find((key) => key.keyId === 'gone')).not.toHaveProperty('decryptedBy');
+    // A wrong key under the id itself: the fallback key, listed as *, opens them.
+    const ring = KeyRing.fromKeys({ new: KEYS.new, gone: testKey('not gone') }, 'new', KEYS.gone);
+    const wrong = fakeTemporal([{ workflowId: 'w', open: false, events: eventsWith({ input: [encrypted('gone', 1)] }) }]);
+    const withFallback = await scanWorkflowHistories(wrong.client, { keyRing: ring });
+    expect(withFallback.keys.map((key) => [key.keyId, key.verdict, key.decryptedBy])).toEqual([
+      ['*', 'unseen', undefined],
+      ['gone', 'missing', '*'],
+      ['new', 'active', undefined],
+    ]);
   });
 
   it('still calls a key with payloads referenced or missing, and the active key active, from an incomplete scan', async () => {

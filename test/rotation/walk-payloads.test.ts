@@ -10,6 +10,7 @@ import {
   encrypted,
   foreign,
   goCompressed,
+  KEYS,
   NONE_UNINSPECTED,
   plain,
   plainPayload,
@@ -19,6 +20,8 @@ import {
 
 const { Payload } = protoModule.temporal.api.common.v1;
 import { CompressionCodec } from '../../src/codecs/compression-codec.js';
+import { goEncrypted, goZlib } from '../helpers/go-payloads.js';
+import { rawPayload } from '../helpers/payloads.js';
 
 function paths(document: unknown): string[] {
   const found: string[] = [];
@@ -195,7 +198,7 @@ describe('countKeyIds', () => {
       byKeyId: {},
       compressed: 0,
       uninspected: 4,
-      uninspectedByReason: { tooLarge: 2, notZlib: 2 },
+      uninspectedByReason: { tooLarge: 2, notZlib: 2, nested: 0 },
       plain: 0,
       other: 0,
     };
@@ -214,6 +217,34 @@ describe('countKeyIds', () => {
       uninspected: 2,
       uninspectedByReason: { tooLarge: 0, notZlib: 2 },
     });
+  });
+
+  // Bug: zlib(zlib(encrypted(old))) counted as compressed, as if it held no encrypted payload, so a scan called itself
+  // complete and `old` safe to retire while that payload needs it.
+  it('counts a binary/zlib payload holding another as uninspected (nested): one layer is opened, as decode opens it', () => {
+    const deep = payloadToJson(goZlib(goZlib(goEncrypted(plainPayload({ order: 1 }), KEYS.old, 'old'))));
+    const zlibOfZlib = payloadToJson(goZlib(goZlib(plainPayload('z'))));
+    // Any other payload inside is what it would be outside zlib: a standard converter's or another codec's, which no
+    // count opens either.
+    const zlibOfForeign = payloadToJson(goZlib(rawPayload('binary/snappy', '\u0000opaque')));
+    const document = { payloads: [deep, zlibOfZlib, goCompressed('old', 1), compressedPlain('z'.repeat(500)), zlibOfForeign] };
+    const counts = {
+      total: 5,
+      encrypted: 1,
+      byKeyId: { old: 1 },
+      compressed: 2,
+      uninspected: 2,
+      uninspectedByReason: { tooLarge: 0, notZlib: 0, nested: 2 },
+      plain: 0,
+      other: 0,
+    };
+    expect(countKeyIds(document)).toEqual(counts);
+    const proto = emptyCounts();
+    for (const json of document.payloads) {
+      const message = Payload.decode(Payload.encode(Payload.fromObject(json)).finish());
+      tallyProtoPayload(proto, message as unknown as Parameters<typeof tallyProtoPayload>[1]);
+    }
+    expect(proto).toEqual(counts);
   });
 
   it('keeps any key id as a plain entry, including one named __proto__ and a missing one', () => {

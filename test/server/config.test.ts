@@ -182,7 +182,7 @@ describe('usage problems (a malformed value) and configuration that cannot run',
     ['--cors-origins with a path', { corsOrigins: 'https://ok.example.com,https://bad.example.com/' }, ENV, '--cors-origins: "https://bad.example.com/" is not an origin; write scheme://host[:port] with no path or trailing slash (e.g. https://temporal.example.com)'],
     ['--compression-threshold lots', { compressionThreshold: 'lots' }, ENV, '--compression-threshold must be a size in bytes (e.g. 1024, 4KiB)'],
     ['TEMPORAL_CODEC_COMPRESSION_THRESHOLD=lots', {}, { ...ENV, TEMPORAL_CODEC_COMPRESSION_THRESHOLD: 'lots' }, 'TEMPORAL_CODEC_COMPRESSION_THRESHOLD must be a non-negative integer'],
-    ['TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES=0', {}, { ...ENV, TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: '0' }, 'TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES must be greater than 0'],
+    ['TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES=0', {}, { ...ENV, TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES: '0' }, 'TEMPORAL_CODEC_MAX_DECOMPRESSED_BYTES must be an integer greater than 0'],
     ['--jwt-token-source cookie', { jwksUrl: 'https://idp.example.com/jwks', jwtIssuer: 'x', jwtAudience: 'a', jwtTokenSource: 'cookie' }, ENV, '--jwt-token-source must be one of access, id, either'],
     ['--jwt-algorithms HS256', { jwksUrl: 'https://idp.example.com/jwks', jwtIssuer: 'x', jwtAudience: 'a', jwtAlgorithms: 'HS256' }, ENV, '--jwt-algorithms: "HS256" is not accepted (HMAC algorithms are refused: with a public key set, anyone holding the public key could sign tokens)'],
     ['--jwks-url over http', { host: '0.0.0.0', jwksUrl: 'http://idp.example.com/jwks', jwtIssuer: 'x', jwtAudience: 'a' }, ENV, '--jwks-url must be an https URL (http only on loopback): keys fetched in clear text could be replaced'],
@@ -212,7 +212,9 @@ describe('usage problems (a malformed value) and configuration that cannot run',
       expect(error?.problems.length).toBeGreaterThan(0);
       expect(error?.usage).toBe(false);
     }
-    expect(errorOf({ config: file }, ENV)?.problems).toEqual([`${file}: maxDecompressedBytes must be greater than 0`]);
+    expect(errorOf({ config: file }, ENV)?.problems).toEqual([
+      `${file}: temporal.security.maxDecompressedBytes must be an integer greater than 0`,
+    ]);
   });
 
   it('is a usage error when any one problem is a malformed value', () => {
