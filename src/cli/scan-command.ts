@@ -25,8 +25,8 @@ const HELP = `
 Lists the workflow executions (--query, in visibility syntax; default all, open and closed) and reads each one's
 raw history, as the server stores it, with no codec (and its rawHistory blobs, when the server sends those). Each
 open execution is also described (DescribeWorkflowExecution, which the credentials must allow): its pending
-activities' heartbeat details and last failures, and its pending Nexus operations' and callbacks' failures, are only
-there until they complete, and the next attempt decodes them. It also lists every schedule of the namespace (--query does
+activities' heartbeat details and last failures, and its pending Nexus operations' and callbacks' failures, are kept
+there until they complete (an activity's next attempt decodes its heartbeat details). It also lists every schedule of the namespace (--query does
 not apply to them; --no-schedules skips them) and describes each one: a schedule keeps its start-workflow action
 (input, memo, header) and its memo encrypted as the client that saved it encoded them, and passes them to every
 workflow it starts. Every payload found is counted by its encryption-key-id (a binary/zlib payload around a
@@ -187,9 +187,9 @@ export function registerScan(program: Command, io: CliIo, deps: ScanCommandDeps 
     if (missing.length > 0) {
       const found = missing.flatMap((key) => (key.decryptedBy === undefined ? [] : [decryptedByAdvice(key)]));
       problems.push(
-        `${missing.length} key id(s) missing (${missing.map((key) => showKeyId(key.keyId)).join(', ')}): no ` +
-          'configured key opens their payloads, and the one that does may be configured under another id, so no key ' +
-          `is called safe to retire${found.length > 0 ? ` (${found.join('; ')})` : ''}`,
+        `${missing.length} key id(s) missing (${missing.map((key) => showKeyId(key.keyId)).join(', ')}): no key ` +
+          'configured for these ids opens their payloads, and the one that does may be configured under another id, ' +
+          `so no key is called safe to retire${found.length > 0 ? ` (${found.join('; ')})` : ''}`,
       );
     }
     if (problems.length > 0) throw new CliExit(1, problems.join('; '));

@@ -48,10 +48,10 @@ export interface KeyScanReport {
    */
   decrypts: boolean | undefined;
   /**
-   * For a `missing` id: a configured key, listed on a row of its own (it serves no id payloads are under, nor the
-   * active one), that decrypts the first payload under this id. The key is there under another id (a key file named
-   * `prod_2025` for payloads under `2025`): configure it under this id. Absent when none does, and for any other
-   * verdict.
+   * For a `missing` id: another configured key (listed as in `keys`, on its own row or serving other ids, the active
+   * one included) that decrypts the first payload under this id. The key is there under another id (a key file named
+   * `prod_2025` for payloads under `2025`, or renamed and made active): configure it under this id. Absent when none
+   * does, and for any other verdict.
    */
   decryptedBy?: string;
   /** Encrypted payloads under this key id, in histories and schedules (also inside `binary/zlib` payloads). */
@@ -299,8 +299,14 @@ export class ScanTally {
       // "Safe to retire" only from a scan that saw everything: a script that reads the verdict alone must not delete
       // a key that an unread history, schedule or payload may need.
       else verdict = complete ? 'unreferenced' : 'unseen';
+      // Any configured key may be the one: a key file renamed and made active, or kept under a referenced id.
       const sample = missing ? this.samples.get(keyId) : undefined;
-      const decryptedBy = sample && idle.find((listedAs) => decryptsAs(codec, sample, listedAs));
+      const decryptedBy =
+        sample &&
+        keyRing
+          .describe()
+          .map((key) => key.keyId)
+          .find((listedAs) => listedAs !== servedBy && decryptsAs(codec, sample, listedAs));
       return { keyId, verdict, active, configured, servedBy, decrypts, ...(decryptedBy ? { decryptedBy } : {}), ...tally };
     });
     const byKeyId = Object.create(null) as Record<string, number>;

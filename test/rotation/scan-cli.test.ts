@@ -125,8 +125,8 @@ describe('temporal-codec scan', () => {
     expect(result.stdout).toMatch(/^old +unseen +0 +0 +0 +0 +no payload in what was scanned \(not a complete scan\)$/m);
     expect(result.stdout).not.toContain('unreferenced');
     expect(result.stderr).toBe(
-      'temporal-codec: 1 key id(s) missing (gone): no configured key opens their payloads, and the one that does may ' +
-        'be configured under another id, so no key is called safe to retire\n',
+      'temporal-codec: 1 key id(s) missing (gone): no key configured for these ids opens their payloads, and the one ' +
+        'that does may be configured under another id, so no key is called safe to retire\n',
     );
   });
 
@@ -152,9 +152,9 @@ describe('temporal-codec scan', () => {
         ].join('\n'),
       );
       expect(result.stderr).toBe(
-        'temporal-codec: 1 key id(s) missing (2025): no configured key opens their payloads, and the one that does may ' +
-          'be configured under another id, so no key is called safe to retire (the payloads under 2025 decrypt with ' +
-          'key prod_2025: configure that key under id 2025)\n',
+        'temporal-codec: 1 key id(s) missing (2025): no key configured for these ids opens their payloads, and the one ' +
+          'that does may be configured under another id, so no key is called safe to retire (the payloads under 2025 ' +
+          'decrypt with key prod_2025: configure that key under id 2025)\n',
       );
       const json = await scan(['--keys-dir', dir, '-o', 'json'], env);
       const report = JSON.parse(json.stdout) as ScanReport;

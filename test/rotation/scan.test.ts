@@ -679,6 +679,26 @@ describe('scanWorkflowHistories: unreferenced only from a complete scan', () => 
     expect(report.keys.filter((key) => key.decryptedBy !== undefined)).toHaveLength(1);
   });
 
+  // Review: only keys on a row of their own were tried, so a key file renamed and made active (2025 -> 2026) got no hint.
+  it('names the active key, or a referenced one, when it decrypts a missing id\'s payloads', async () => {
+    const key = testKey('2025');
+    const ring = KeyRing.fromKeys({ '2026': key, other: testKey('other') }, '2026');
+    const fake = fakeTemporal([
+      { workflowId: 'w', open: false, events: eventsWith({ input: [encryptedUnder('2025', key, 1)] }) },
+      { workflowId: 'v', open: false, events: eventsWith({ input: [encryptedUnder('other', testKey('other'), 2)] }) },
+    ]);
+    const report = await scanWorkflowHistories(fake.client, { keyRing: ring });
+    expect(report.keys.find((row) => row.keyId === '2025')).toMatchObject({ verdict: 'missing', decryptedBy: '2026' });
+    const referenced = KeyRing.fromKeys({ '2026': testKey('2026'), other: key }, '2026');
+    const again = await scanWorkflowHistories(
+      fakeTemporal([
+        { workflowId: 'w', open: false, events: eventsWith({ input: [encryptedUnder('2025', key, 1), encryptedUnder('other', key, 2)] }) },
+      ]).client,
+      { keyRing: referenced },
+    );
+    expect(again.keys.find((row) => row.keyId === '2025')).toMatchObject({ verdict: 'missing', decryptedBy: 'other' });
+  });
+
   it('is not complete while payloads have no key id, and names the key that decrypts them', async () => {
     const legacy = testKey('legacy');
     const withoutId = payloadToJson(
