@@ -14,7 +14,10 @@ export interface CodecOptions {
   enableCompression?: boolean;
   /** Serialized size in bytes from which payloads are compressed; default 1024. */
   compressionThreshold?: number;
-  /** Cap on the size one compressed payload may inflate to; default 64 MiB. */
+  /**
+   * Cap on the size one compressed payload may inflate to; default 64 MiB. Greater than 0: 0 would refuse every
+   * compressed payload, so reading or validating it is an `ERR_CONFIG` error naming where it was set.
+   */
   maxDecompressedBytes?: number;
   /** A directory with one key file per key id, read besides the environment. */
   keysDir?: string;

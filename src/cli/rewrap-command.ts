@@ -31,8 +31,9 @@ payload around a binary/encrypted one (what Go workers write when they encrypt f
 Trenova codec does with a threshold of 0) is rewrapped the same way inside, and deflated back into binary/zlib, so
 Go workers still read it. Only the rewrapped payloads' text changes; all other bytes of the file stay as they are.
 
-A binary/zlib payload that cannot be opened (it inflates past --max-decompressed-bytes, or is not a valid zlib
-stream) may hold a payload under an old key: it is left as it is, the file's other payloads are still rewrapped,
+A binary/zlib payload that cannot be opened (it inflates past --max-decompressed-bytes, is not a valid zlib
+stream, or holds another binary/zlib layer, which is not opened, as decode opens one) may hold a payload under an
+old key: it is left as it is, the file's other payloads are still rewrapped,
 and the command names the file, says why, and exits 1. Raise --max-decompressed-bytes to open those that are only
 too large.
 
@@ -52,7 +53,8 @@ and the key id; the other files are still processed. Running again changes nothi
 
 Keys come from TEMPORAL_ENCRYPTION_KEY_<id> / TEMPORAL_ENCRYPTION_KEY and --keys-dir: the active key and every
 old key still in use. The active key id is --key-id, else DIR/.active-key-id of --keys-dir (as for serve), else the
-configured one. Exit status: 0 ok, 1 a file failed or held a payload that could not be opened, 2 usage.`;
+configured one. Exit status: 0 ok, 1 a file failed, held a payload that could not be opened, or kept a payload
+under its old key because rewrapped it would inflate past the cap, 2 usage.`;
 
 type FileStatus = 'rewrapped' | 'would-rewrap' | 'unchanged' | 'failed';
 

@@ -8,7 +8,8 @@ import { walkProtoPayloads, zlibInflater } from './walk-payloads.js';
 
 /**
  * What a scan needs of a Temporal client: the raw gRPC workflow service (no data converter on the way, so payloads
- * arrive exactly as the server stores them) and the namespace. A connected `Client` of `@temporalio/client` is one.
+ * arrive exactly as the server stores them) and the namespace. A connected `Client` of `@temporalio/client` is one;
+ * a stand-in must also answer `describeWorkflowExecution` (open runs are described).
  */
 export interface ScanClient {
   workflowService: Pick<
@@ -41,7 +42,8 @@ export interface ScanOptions {
   /**
    * Refuse to inflate one `binary/zlib` layer past this many bytes, as the codecs do; default 64 MiB. A `binary/zlib`
    * payload is inflated to find a `binary/encrypted` one inside (Go's `zlib(encrypted(x))`), counted under its key id;
-   * one that does not inflate counts as `uninspected` (and then no key is `unreferenced`: `unseen` instead).
+   * one that does not inflate, or holds another `binary/zlib` layer, counts as `uninspected` (and then no key is
+   * `unreferenced`: `unseen` instead).
    */
   maxDecompressedBytes?: number;
   /** Stops the scan; it then resolves with what it has, `partial: true`. */
