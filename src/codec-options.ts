@@ -58,17 +58,41 @@ const OPTION_KINDS: Record<keyof CodecOptions, OptionKind> = {
 export function loadCodecOptions(
   source: { configFile?: string; env?: Readonly<Record<string, string | undefined>> } = {},
 ): CodecOptions {
-  const env = source.env ?? process.env;
-  const configFile = source.configFile ?? env[CODEC_ENV.configFile];
-  return { ...(configFile ? readConfigFile(configFile) : {}), ...codecOptionsFromEnv(env) };
+  const { options, fileError, envError } = readCodecOptions(source);
+  if (fileError) throw fileError;
+  if (envError) throw envError;
+  return options;
 }
 
 /**
- * @internal The two halves of {@link loadCodecOptions}, for the CLI and the server, which tell a malformed variable (a
- * usage error, exit 2) from a config file that cannot be used (exit 1): the options of the `TEMPORAL_CODEC_*`
- * variables (not `TEMPORAL_CODEC_CONFIG`), and those of a config file.
+ * @internal {@link loadCodecOptions} with the errors of the config file and of the `TEMPORAL_CODEC_*` variables kept
+ * apart, for the CLI and the server: a malformed variable is a usage error (exit 2), a config file that cannot be used
+ * is not (exit 1). `options` holds what could be read (a part that failed adds nothing).
  */
-export function codecOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): CodecOptions {
+export function readCodecOptions(
+  source: { configFile?: string; env?: Readonly<Record<string, string | undefined>> } = {},
+): { options: CodecOptions; fileError?: ConfigError; envError?: ConfigError } {
+  const env = source.env ?? process.env;
+  const configFile = source.configFile ?? env[CODEC_ENV.configFile];
+  const read = (part: () => CodecOptions): { options: CodecOptions; error?: ConfigError } => {
+    try {
+      return { options: part() };
+    } catch (error) {
+      if (error instanceof ConfigError) return { options: {}, error };
+      throw error;
+    }
+  };
+  const file = read(() => (configFile ? readConfigFile(configFile) : {}));
+  const vars = read(() => codecOptionsFromEnv(env));
+  return {
+    options: { ...file.options, ...vars.options },
+    ...(file.error ? { fileError: file.error } : {}),
+    ...(vars.error ? { envError: vars.error } : {}),
+  };
+}
+
+/** The options of the `TEMPORAL_CODEC_*` variables (not `TEMPORAL_CODEC_CONFIG`). */
+function codecOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): CodecOptions {
   const options: CodecOptions = {};
   for (const [name, variable] of Object.entries(CODEC_ENV)) {
     if (name === 'configFile') continue;
@@ -79,9 +103,6 @@ export function codecOptionsFromEnv(env: Readonly<Record<string, string | undefi
   }
   return options;
 }
-
-/** @internal See {@link codecOptionsFromEnv}. */
-export { readConfigFile as codecOptionsFromFile };
 
 /** Checks the types of codec options given in code or read from a file; errors name the field. */
 export function validateCodecOptions(value: unknown, where = 'options'): CodecOptions {

@@ -1,7 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { CODEC_ENV, type CodecOptions, codecOptionsFromEnv, codecOptionsFromFile } from '../codec-options.js';
+import { type CodecOptions, readCodecOptions } from '../codec-options.js';
 import { DEFAULT_MAX_DECOMPRESSED_BYTES } from '../codecs/compression-codec.js';
-import { CodecError } from '../errors.js';
 import { resolveActiveKeyId } from '../keys/active-key-id-file.js';
 import type { PayloadCounts } from '../rotation/walk-payloads.js';
 import { CliExit, type CliIo } from './io.js';
@@ -73,15 +72,9 @@ export function addCodecFlags(
  * set (a cap of 0 included).
  */
 export function codecOptionsFrom(flags: CodecFlags, io: CliIo): CodecOptions {
-  let fromEnv: CodecOptions;
-  try {
-    fromEnv = codecOptionsFromEnv(io.env);
-  } catch (error) {
-    if (error instanceof CodecError) throw new CliExit(2, error.message);
-    throw error;
-  }
-  const configFile = flags.config ?? io.env[CODEC_ENV.configFile];
-  const options: CodecOptions = { ...(configFile ? codecOptionsFromFile(configFile) : {}), ...fromEnv };
+  const { options, fileError, envError } = readCodecOptions({ configFile: flags.config, env: io.env });
+  if (envError) throw new CliExit(2, envError.message);
+  if (fileError) throw fileError;
   if (flags.keysDir !== undefined) options.keysDir = flags.keysDir;
   const encryptionKeyID = flags.keyId ?? resolveActiveKeyId(options.keysDir, options.encryptionKeyID);
   if (encryptionKeyID !== undefined) options.encryptionKeyID = encryptionKeyID;

@@ -2,14 +2,13 @@ import { availableParallelism } from 'node:os';
 import {
   CODEC_ENV,
   type CodecOptions,
-  CodecError,
   DEFAULT_COMPRESSION_THRESHOLD,
   DEFAULT_ENCRYPTION_KEY_ID,
   DEFAULT_MAX_DECOMPRESSED_BYTES,
   KeyConfigError,
   type KeyRing,
 } from '../index.js';
-import { codecOptionsFromEnv, codecOptionsFromFile } from '../codec-options.js';
+import { readCodecOptions } from '../codec-options.js';
 import { FALLBACK_KEY_VARIABLE } from '../keys/load-key-ring.js';
 import { type AuthSettings, readAuthSettings } from './auth/auth-config.js';
 import { type Env, isLoopback, SERVE_ENV, type ServeFlags, SettingsReader } from './config-source.js';
@@ -175,7 +174,7 @@ export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig 
   }
 
   const problemsBeforeCodec = problems.length;
-  const codec = readCodecOptions(flags, env, reader);
+  const codec = readServeCodecOptions(flags, env, reader);
   const codecOk = problems.length === problemsBeforeCodec;
   const maxDecodedBytes = reader.size('maxDecodedBytes', 2 * codec.maxDecompressedBytes);
   if (maxDecodedBytes < codec.maxDecompressedBytes) {
@@ -224,7 +223,7 @@ export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig 
     warnings.push('--allow-unauthenticated has no effect: authentication is configured and every request needs it');
   }
 
-  if (problems.length > 0) throw new ServeConfigError(problems, { usage: reader.malformedValues > 0 });
+  if (problems.length > 0) throw new ServeConfigError(problems, { usage: reader.hasMalformedValue });
   const config: ServeConfig = {
     host,
     port,
@@ -380,23 +379,10 @@ function keyVariables(env: Env): Env {
  * The codec options of the config file, `TEMPORAL_CODEC_*` variables and flags. The file and the variables are read
  * apart so that a malformed variable counts as a usage error and a config file that cannot be read does not.
  */
-function readCodecOptions(flags: ServeFlags, env: Env, reader: SettingsReader): ServeConfig['codec'] {
-  const configFile = flags.config ?? env[CODEC_ENV.configFile];
-  let fromFile: CodecOptions = {};
-  let fromEnv: CodecOptions = {};
-  try {
-    if (configFile) fromFile = codecOptionsFromFile(configFile);
-  } catch (error) {
-    if (!(error instanceof CodecError)) throw error;
-    reader.problems.push(error.message);
-  }
-  try {
-    fromEnv = codecOptionsFromEnv(env);
-  } catch (error) {
-    if (!(error instanceof CodecError)) throw error;
-    reader.malformed(error.message);
-  }
-  const options: CodecOptions = { ...fromFile, ...fromEnv };
+function readServeCodecOptions(flags: ServeFlags, env: Env, reader: SettingsReader): ServeConfig['codec'] {
+  const { options, fileError, envError } = readCodecOptions({ configFile: flags.config, env });
+  if (fileError) reader.problems.push(fileError.message);
+  if (envError) reader.malformed(envError.message);
   if (flags.keyId !== undefined) options.encryptionKeyID = flags.keyId;
   if (flags.keysDir !== undefined) options.keysDir = flags.keysDir;
   if (flags.compression === false) options.enableCompression = false;
