@@ -4,7 +4,7 @@ import { KeyConfigError } from '../errors.js';
 import { KEY_LENGTH, keyFingerprint } from '../keys/key-material.js';
 import { environmentAliasOf } from '../keys/key-ring.js';
 import { FALLBACK_KEY_VARIABLE, KEY_ID_RULE, loadKeyRing, validKeyId } from '../keys/load-key-ring.js';
-import { addCodecFlags, type CodecFlags, codecOptionsFrom } from './codec-options-flags.js';
+import { ACTIVE_KEY_ID_DEFAULT_HELP, addCodecFlags, type CodecFlags, codecOptionsFrom } from './codec-options-flags.js';
 import { CliExit, type CliIo } from './io.js';
 
 /** `keygen` and `keys`. */
@@ -69,7 +69,7 @@ export function registerKeyCommands(program: Command, io: CliIo): void {
         'as --check, and exit 1 on a warning too (a text key longer than 32 bytes, an empty key variable)',
       )
       .option('--json', 'print JSON instead of a table')
-      .option('--key-id <id>', 'the active key id (default: DIR/.active-key-id of --keys-dir, else "default")'),
+      .option('--key-id <id>', `the active key id (${ACTIVE_KEY_ID_DEFAULT_HELP})`),
     { encoding: false },
   ).action((flags: CodecFlags & { check?: boolean; strict?: boolean; json?: boolean }) => {
     const check = flags.check === true || flags.strict === true;

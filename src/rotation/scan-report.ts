@@ -268,8 +268,9 @@ export class ScanTally {
     // under both.
     const needed = new Set([this.activeKeyId, ...this.#byKeyId.keys()]);
     const inUse = new Set([...needed].map((keyId) => keyRing.fingerprint(keyId)));
-    const idle = keyRing
-      .describe()
+    const configured = keyRing.describe();
+    const configuredIds = configured.map((key) => key.keyId);
+    const idle = configured
       .filter((key) => !needed.has(key.keyId) && !inUse.has(key.fingerprint))
       .map((key) => key.keyId);
     const rows = [...needed, ...idle].sort(compare).map((keyId) => {
@@ -302,11 +303,7 @@ export class ScanTally {
       // Any configured key may be the one: a key file renamed and made active, or kept under a referenced id.
       const sample = missing ? this.samples.get(keyId) : undefined;
       const decryptedBy =
-        sample &&
-        keyRing
-          .describe()
-          .map((key) => key.keyId)
-          .find((listedAs) => listedAs !== servedBy && decryptsAs(codec, sample, listedAs));
+        sample && configuredIds.find((listedAs) => listedAs !== servedBy && decryptsAs(codec, sample, listedAs));
       return { keyId, verdict, active, configured, servedBy, decrypts, ...(decryptedBy ? { decryptedBy } : {}), ...tally };
     });
     const byKeyId = Object.create(null) as Record<string, number>;

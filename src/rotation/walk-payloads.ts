@@ -234,8 +234,8 @@ export function zlibInflater(maxDecompressedBytes?: number): CompressionCodec {
   return new CompressionCodec({ compress: false, maxDecompressedBytes });
 }
 
-/** @internal What is inside a `binary/zlib` payload, as far as the rotation tools need to know. */
-export type ZlibContent =
+/** What is inside a `binary/zlib` payload, as far as the rotation tools need to know. */
+type ZlibContent =
   /** Go's `zlib(encrypted(x))`: the `binary/encrypted` payload inside, and its key id. */
   | { encrypted: Payload; keyId: string; uninspected?: undefined }
   /** A payload under no encryption. */
@@ -244,12 +244,12 @@ export type ZlibContent =
   | { encrypted?: undefined; keyId?: undefined; uninspected: UninspectedReason };
 
 /**
- * @internal What a `binary/zlib` payload holds, found by inflating it as decode does (one layer, with the cap): the
+ * What a `binary/zlib` payload holds, found by inflating it as decode does (one layer, with the cap): the
  * `binary/encrypted` payload inside, nothing encrypted, or, when it does not inflate or holds another `binary/zlib`
  * payload, why it was not opened (then nobody here knows which key it needs). Only `binary/zlib` payloads are
  * inflated: call it for those alone.
  */
-export function openZlib(zlibData: Uint8Array, inflater: CompressionCodec): ZlibContent {
+function openZlib(zlibData: Uint8Array, inflater: CompressionCodec): ZlibContent {
   let inner: Payload;
   try {
     inner = inflater.inflatePayload({ data: zlibData });

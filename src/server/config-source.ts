@@ -65,11 +65,11 @@ const DURATION = 'a duration greater than 0 (e.g. 5s, 500ms; a bare number is mi
 export class SettingsReader {
   readonly problems: string[] = [];
   /**
-   * How many of `problems` are a malformed value: one that does not parse or is out of range on its own, whatever
+   * Whether one of `problems` is a malformed value: one that does not parse or is out of range on its own, whatever
    * the other settings, files and keys. Those are usage errors (`serve` exits 2); the rest, configuration that is
    * well-formed but cannot run, exit 1.
    */
-  malformedValues = 0;
+  hasMalformedValue = false;
 
   constructor(
     private readonly flags: ServeFlags,
@@ -94,10 +94,10 @@ export class SettingsReader {
     return fallback;
   }
 
-  /** Records a problem that is a malformed value (see {@link malformedValues}). */
+  /** Records a problem that is a malformed value (see {@link hasMalformedValue}). */
   malformed(problem: string): void {
     this.problems.push(problem);
-    this.malformedValues += 1;
+    this.hasMalformedValue = true;
   }
 
   size(name: SettingName, fallback: number): number {

@@ -122,7 +122,7 @@ async function runWorker(loaded: LoadedServeConfig, logger: Logger, stderr: (tex
  * against every new key set (see reloadedKeyRingProblems): one that lacks a key a namespace uses, or that would let
  * anonymous callers open another namespace's payloads, is rejected like a malformed one.
  */
-function createKeys(
+export function createKeys(
   loaded: LoadedServeConfig,
   logger: Logger,
   metrics: ServerMetrics,
@@ -145,7 +145,7 @@ function createKeys(
  * The reloader's `build` for this configuration: the codecs of a new key set, or a KeyConfigError when the set does
  * not suit the configuration ({@link reloadedKeyRingProblems}).
  */
-export function reloadedCodecSet(config: ServeConfig) {
+function reloadedCodecSet(config: ServeConfig) {
   return (ring: KeyRing, onWarning: (message: string) => void): CodecSet => {
     const problems = reloadedKeyRingProblems(config, ring, onWarning);
     if (problems.length > 0) throw new KeyConfigError(problems);

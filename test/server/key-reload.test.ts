@@ -7,7 +7,8 @@ import { EncryptionCodec, KeyConfigError, KeyRing } from '../../src/index.js';
 import { loadServeConfig } from '../../src/server/config.js';
 import { KeyReloader, loadServerKeyRing, type KeySource } from '../../src/server/key-reload.js';
 import { createLogger } from '../../src/server/logging.js';
-import { reloadedCodecSet } from '../../src/server/main.js';
+import { createKeys } from '../../src/server/main.js';
+import { ServerMetrics } from '../../src/server/metrics.js';
 import { buildCodecSet, type NamespaceKeyMap, namespaceKeyProblems } from '../../src/server/namespaces.js';
 import { keyFile, writeSecretDir } from './key-reload-helpers.js';
 import { jsonPayload, payloadJson, startServer, type TestServer } from './helpers.js';
@@ -242,17 +243,12 @@ describe('key reload of temporal-codec serve', () => {
       TEMPORAL_CODEC_AUTH_TOKENS: JSON.stringify([{ name: 'ops', token, namespaces: '*', rights: ['decode', 'encode'] }]),
       TEMPORAL_CODEC_ANONYMOUS_DECODE_NAMESPACES: 'public',
     };
+    // The reloader serve itself builds (createKeys), so the test fails if serve stops running the check.
     const reloaderOf = (allowUnauthenticated: boolean) => {
       const loaded = loadServeConfig({ host: '0.0.0.0', keysDir: dir, namespaceKeys: namespaces, allowUnauthenticated }, env);
       const lines: string[] = [];
-      const reloader = new KeyReloader({
-        initial: { ...buildCodecSet(loaded.config.codec, loaded.keyRing, loaded.config.namespaceKeys), keyRing: loaded.keyRing! },
-        load: (onWarning) => loadServerKeyRing(loaded.keySource!, onWarning),
-        build: reloadedCodecSet(loaded.config),
-        logger: createLogger('debug', { write: (line: string) => void lines.push(line) }),
-        keysDir: dir,
-        pollMs: 0,
-      });
+      const logger = createLogger('debug', { write: (line: string) => void lines.push(line) });
+      const reloader = createKeys(loaded, logger, new ServerMetrics()).reloader!;
       reloaders.push(reloader);
       return { reloader, logs: () => lines.map((line) => JSON.parse(line) as Record<string, any>) };
     };
