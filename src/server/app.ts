@@ -139,7 +139,7 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
     const context: RequestContext = {
       id: requestIdOf(req),
       route,
-      namespace: namespaceOf(req, route),
+      namespace: isCodecRoute(route.name) ? namespaceOf(req, route) : undefined,
       startedAt: performance.now(),
       fields: {},
     };
@@ -164,7 +164,7 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
     try {
       cors(req, res, (error?: unknown) => {
         if (error) return fail(req, res, error);
-        if (req.method === 'POST' && isCodecRoute(route.name)) handleCodec(req, res, context);
+        if (req.method === 'POST' && context.namespace !== undefined) handleCodec(req, res, context, context.namespace);
         else app(req, res);
       });
     } catch (error) {
@@ -242,8 +242,7 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
  * (`/<ns>/decode`), else `default` (as Temporal's own tools assume), so that its authorization, codecs, error messages,
  * log line and metrics all name the same namespace.
  */
-function namespaceOf(req: IncomingMessage, route: RouteMatch): string | undefined {
-  if (!isCodecRoute(route.name)) return undefined;
+function namespaceOf(req: IncomingMessage, route: RouteMatch): string {
   const header = req.headers['x-namespace'];
   const namespace = typeof header === 'string' && header !== '' ? header : (route.pathNamespace ?? DEFAULT_NAMESPACE);
   return namespace.length > 256 ? namespace.slice(0, 256) : namespace;

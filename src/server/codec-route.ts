@@ -29,12 +29,12 @@ const PARSE_OPTIONS = {
  */
 export type AuthorizeHook = (
   req: IncomingMessage,
-  namespace: string | undefined,
+  namespace: string,
   operation: CodecOperation,
 ) => void | Promise<void>;
 
 /** The codecs for a namespace; undefined refuses the namespace (404). */
-export type CodecsLookup = (namespace: string | undefined) => ServerCodecs | undefined;
+export type CodecsLookup = (namespace: string) => ServerCodecs | undefined;
 
 export interface CodecHandlerOptions {
   bodyLimit: number;
@@ -67,23 +67,24 @@ export function createCodecHandler(options: CodecHandlerOptions) {
   const { bodyLimit, maxPayloads, maxDecodedBytes, codecsFor, authorize, metrics, fail } = options;
   const answers = new AnswerQueue();
 
-  return function handleCodec(req: IncomingMessage, res: ServerResponse, context: RequestContext): void {
+  /** `namespace`: the request's (see `namespaceOf` in app.ts), never absent for a codec route. */
+  return function handleCodec(req: IncomingMessage, res: ServerResponse, context: RequestContext, namespace: string): void {
     const operation = context.route.name as CodecOperation;
     context.fields.operation = operation;
-    if (!authorize) return receive(req, res, context, operation);
+    if (!authorize) return receive(req, res, context, operation, namespace);
     let pending: void | Promise<void>;
     try {
-      pending = authorize(req, context.namespace, operation);
+      pending = authorize(req, namespace, operation);
     } catch (error) {
       return refuse(req, res, error);
     }
     if (pending && typeof pending.then === 'function') {
       pending.then(
-        () => receive(req, res, context, operation),
+        () => receive(req, res, context, operation, namespace),
         (error: unknown) => refuse(req, res, error),
       );
     } else {
-      receive(req, res, context, operation);
+      receive(req, res, context, operation, namespace);
     }
   };
 
@@ -99,6 +100,7 @@ export function createCodecHandler(options: CodecHandlerOptions) {
     res: ServerResponse,
     context: RequestContext,
     operation: CodecOperation,
+    namespace: string,
   ): void {
     const problem = checkBodyHeaders(req, bodyLimit);
     if (problem) return refuse(req, res, problem);
@@ -109,7 +111,7 @@ export function createCodecHandler(options: CodecHandlerOptions) {
       answers.beforeWork(body.length);
       let json: string;
       try {
-        json = transcode(body, operation, context);
+        json = transcode(body, operation, context, namespace);
       } catch (failure) {
         return fail(req, res, failure);
       }
@@ -119,7 +121,7 @@ export function createCodecHandler(options: CodecHandlerOptions) {
     });
   }
 
-  function transcode(body: Buffer, operation: CodecOperation, context: RequestContext): string {
+  function transcode(body: Buffer, operation: CodecOperation, context: RequestContext, namespace: string): string {
     if (body.length === 0) throw new HttpError('invalid_json', 'the request body is empty; send {"payloads": [...]}');
     let document: unknown;
     try {
@@ -147,14 +149,13 @@ export function createCodecHandler(options: CodecHandlerOptions) {
       throw error;
     }
     context.fields.payloads = payloads.length;
-    const codecs = codecsFor(context.namespace);
+    const codecs = codecsFor(namespace);
     if (!codecs) {
-      const namespace = JSON.stringify(context.namespace ?? '');
-      throw new HttpError('unknown_namespace', `no codec is configured for namespace ${namespace}`);
+      throw new HttpError('unknown_namespace', `no codec is configured for namespace ${JSON.stringify(namespace)}`);
     }
     const byKey = new Map<string, number>();
     const out = operation === 'decode' ? decodeAll(payloads, codecs, byKey) : encodeAll(payloads, codecs, byKey);
-    metrics.payloads(operation, context.namespace, byKey);
+    metrics.payloads(operation, namespace, byKey);
     context.fields.keyIds = [...byKey.keys()];
     return payloadsJsonText(out);
   }

@@ -122,7 +122,7 @@ export class ServerMetrics {
   }
 
   /** Counts one request's payloads, given as key label -> count. */
-  payloads(operation: 'encode' | 'decode', namespace: string | undefined, byKey: ReadonlyMap<string, number>): void {
+  payloads(operation: 'encode' | 'decode', namespace: string, byKey: ReadonlyMap<string, number>): void {
     const ns = this.#namespaceLabel(namespace);
     for (const [keyId, count] of byKey) {
       this.#child(this.#payloads, operation, ns, keyId).inc(count);
@@ -139,8 +139,8 @@ export class ServerMetrics {
     this.#child(this.#authRefusals, reason).inc();
   }
 
-  #namespaceLabel(namespace: string | undefined): string {
-    if (namespace === undefined || namespace === '') return '';
+  #namespaceLabel(namespace: string): string {
+    if (namespace === '') return '';
     if (this.#namespaces.has(namespace)) return namespace;
     if (this.#namespaces.size >= MAX_NAMESPACE_LABELS || namespace.length > 100) return OTHER_NAMESPACE;
     this.#namespaces.add(namespace);

@@ -5,7 +5,6 @@ import { type CodecOptions, CompressionCodec, EncryptionCodec, encryptionKeyIdOf
 import { FALLBACK_KEY_ID } from '../keys/key-ring.js';
 import { KEY_ID_RULE, validKeyId } from '../keys/load-key-ring.js';
 import { AuthError } from './auth/auth-error.js';
-import { DEFAULT_NAMESPACE } from './auth/permissions.js';
 import type { CodecsLookup } from './codec-route.js';
 import type { Given, SettingsReader } from './config-source.js';
 import { createServerCodecs, type ServerCodecs } from './codecs.js';
@@ -243,8 +242,8 @@ export interface CodecSet {
 /**
  * Builds the codecs of a key set. Without a mapping, every namespace shares `keyRing`. With one, a namespace gets a
  * ring restricted to its key ids ({@link KeyRing.restrictedTo}) that encrypts with its active key; a namespace with
- * no entry (and no `"*"` entry) gets none, which the codec route answers with 404. A request without a namespace is
- * for {@link DEFAULT_NAMESPACE}. Call {@link namespaceKeyProblems} first.
+ * no entry (and no `"*"` entry) gets none, which the codec route answers with 404 (the server names a request without
+ * a namespace `default`). Call {@link namespaceKeyProblems} first.
  */
 export function buildCodecSet(
   options: CodecOptions,
@@ -274,6 +273,6 @@ export function buildCodecSet(
   const other = byNamespace.get(OTHER_NAMESPACES);
   return {
     keyRing,
-    codecsFor: (namespace) => byNamespace.get(namespace ?? DEFAULT_NAMESPACE) ?? other,
+    codecsFor: (namespace) => byNamespace.get(namespace) ?? other,
   };
 }

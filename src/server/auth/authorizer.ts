@@ -3,7 +3,7 @@ import type { AuthorizeHook, CodecOperation } from '../codec-route.js';
 import { contextOf } from '../logging.js';
 import { AuthError } from './auth-error.js';
 import type { JwtPrincipal, JwtVerifier } from './jwt.js';
-import { DEFAULT_NAMESPACE, ROLE_NEEDED } from './permissions.js';
+import { ROLE_NEEDED } from './permissions.js';
 import type { StaticPrincipal, StaticTokens } from './static-tokens.js';
 
 /** The ways a caller can prove who it is; at least one of `staticTokens` and `jwt`. */
@@ -26,7 +26,7 @@ const JWT_SHAPE = /^[\w-]+\.[\w-]*\.[\w-]*$/;
 /**
  * The codec server's access control, as the `authorize` hook of `createCodecServer`: who the caller is (a static
  * token, else a JWT from the configured header) and whether that caller may `decode` (read) or `encode` (write) in
- * the request's namespace; a request that names no namespace is for {@link DEFAULT_NAMESPACE}. Refuses with 401
+ * the request's namespace (the server names a request without one `default`). Refuses with 401
  * (no or bad token), 403 (a good token without the right) or 503 (the identity provider's keys cannot be fetched).
  * The caller's name, never its token, goes on the request's log line; the server counts refusals by reason.
  */
@@ -46,8 +46,7 @@ export function createAuthorizer(auth: Authenticators): AuthorizeHook {
     throw new AuthError('forbidden_namespace', forbiddenMessage(principal, namespace, operation, jwt));
   };
 
-  return (req, requestNamespace, operation) => {
-    const namespace = requestNamespace ?? DEFAULT_NAMESPACE;
+  return (req, namespace, operation) => {
     const authorization = req.headers.authorization;
     const extras = req.headers['authorization-extras'];
     const bearer = authorization === undefined ? undefined : bearerToken(authorization);
