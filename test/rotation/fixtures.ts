@@ -9,6 +9,7 @@ import { CompressionCodec } from '../../src/codecs/compression-codec.js';
 import { EncryptionCodec } from '../../src/codecs/encryption-codec.js';
 import { KeyRing } from '../../src/keys/key-ring.js';
 import { payloadFromJson, payloadToJson, type PayloadJson } from '../../src/payload-json.js';
+import type { ScanReport } from '../../src/rotation/scan-report.js';
 import { walkPayloads } from '../../src/rotation/walk-payloads.js';
 import { goPayload } from '../helpers/go-payloads.js';
 import { testKey } from '../helpers/keys.js';
@@ -28,6 +29,12 @@ export const CLI_ENV: Record<string, string> = {
 export const NONE_UNINSPECTED = { uninspected: 0, uninspectedByReason: { tooLarge: 0, notZlib: 0, nested: 0 } };
 
 /** Every form in which key material could leak into output. */
+/** A scan report's rows as [key id, verdict, payloads], in the report's order. */
+export const verdictsOf = (report: ScanReport) => report.keys.map((key) => [key.keyId, key.verdict, key.payloads]);
+
+/** A scan report's row of one key id. */
+export const rowOf = (report: ScanReport, keyId: string) => report.keys.find((key) => key.keyId === keyId);
+
 export const KEY_SECRETS = Object.values(KEYS).flatMap((key) => [key.toString('base64'), key.toString('hex')]);
 
 /** A codec whose ring holds `old` and `new` (and, when asked, `gone`), with `activeKeyId` active. */

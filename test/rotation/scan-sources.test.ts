@@ -3,14 +3,11 @@ import { KeyRing } from '../../src/keys/key-ring.js';
 import { scanWorkflowHistories } from '../../src/rotation/index.js';
 import { testKey } from '../helpers/keys.js';
 import { eventsWith, type FakeRun, fakeTemporal } from './fake-temporal.js';
-import { encrypted, goCompressed, KEYS, plain } from './fixtures.js';
+import { encrypted, goCompressed, KEYS, plain, rowOf as byKey, verdictsOf as verdicts } from './fixtures.js';
 
 /** `old` and `new` configured, `new` active, and `retired`, configured but used by no payload. */
 const keyRing = KeyRing.fromKeys({ old: KEYS.old, new: KEYS.new, retired: testKey('retired') }, 'new');
 
-type Report = Awaited<ReturnType<typeof scanWorkflowHistories>>;
-const verdicts = (report: Report) => report.keys.map((key) => [key.keyId, key.verdict, key.payloads]);
-const byKey = (report: Report, keyId: string) => report.keys.find((key) => key.keyId === keyId);
 
 /** ENCODING_TYPE_JSON (temporal.api.enums.v1.EncodingType). */
 const ENCODING_TYPE_JSON = 2;

@@ -18,7 +18,9 @@ import {
   NONE_UNINSPECTED,
   plain,
   plainPayload,
+  rowOf,
   searchAttribute,
+  verdictsOf,
 } from './fixtures.js';
 
 /** `value` encrypted under any key id with `key`, as a codec whose active id is `keyId` writes it. */
@@ -466,8 +468,7 @@ describe('scanWorkflowHistories: keys served under another spelling', () => {
 });
 
 describe("scanWorkflowHistories: Go workers' payloads (binary/zlib around binary/encrypted)", () => {
-  const byKey = (report: Awaited<ReturnType<typeof scanWorkflowHistories>>, keyId: string) =>
-    report.keys.find((key) => key.keyId === keyId);
+  const byKey = rowOf;
 
   it('counts a Go payload under the key id inside it, checks that key on it, and keeps the key referenced', async () => {
     const fake = fakeTemporal([
@@ -592,8 +593,7 @@ describe('scanWorkflowHistories: unreferenced only from a complete scan', () => 
   // means "safe to retire", with only `complete: false` beside it to say otherwise: a script reading the verdict would
   // delete a key that a history, schedule or payload the scan did not see may need.
   const runs = (): FakeRun[] => [{ workflowId: 'w', open: false, events: eventsWith({ input: [encrypted('new', 1)] }) }];
-  const verdicts = (report: Awaited<ReturnType<typeof scanWorkflowHistories>>) =>
-    report.keys.map((key) => [key.keyId, key.verdict, key.payloads]);
+  const verdicts = verdictsOf;
 
   it('calls a configured, non-active key with no payload unreferenced from a complete scan', async () => {
     // A run deleted meanwhile needs no key any more: the scan is still complete.

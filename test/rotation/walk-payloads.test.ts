@@ -1,9 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { payloadToJson } from '../../src/payload-json.js';
 import protoModule from '@temporalio/proto';
+import { CompressionCodec } from '../../src/codecs/compression-codec.js';
+import { type PayloadJson, payloadToJson } from '../../src/payload-json.js';
 import { countKeyIds, isPayloadJson, isPayloadProto, walkPayloads, walkProtoPayloads } from '../../src/rotation/index.js';
-import { emptyCounts, tallyProtoPayload, zlibInflater } from '../../src/rotation/walk-payloads.js';
+import { emptyCounts, type PayloadCounts, tallyProtoPayload, zlibInflater } from '../../src/rotation/walk-payloads.js';
+import { goEncrypted, goZlib } from '../helpers/go-payloads.js';
+import { rawPayload } from '../helpers/payloads.js';
 import {
   b64,
   compressedPlain,
@@ -19,9 +22,6 @@ import {
 } from './fixtures.js';
 
 const { Payload } = protoModule.temporal.api.common.v1;
-import { CompressionCodec } from '../../src/codecs/compression-codec.js';
-import { goEncrypted, goZlib } from '../helpers/go-payloads.js';
-import { rawPayload } from '../helpers/payloads.js';
 
 function paths(document: unknown): string[] {
   const found: string[] = [];
@@ -41,6 +41,16 @@ function resolve(document: unknown, path: string): unknown {
     rest = rest.slice(match[0].length);
   }
   return node;
+}
+
+/** The counts of payloads given in JSON, tallied in protobuf message form, as a scan reads them. */
+function protoCounts(payloads: readonly PayloadJson[], inflater?: CompressionCodec): PayloadCounts {
+  const counts = emptyCounts();
+  for (const json of payloads) {
+    const message = Payload.decode(Payload.encode(Payload.fromObject(json)).finish());
+    tallyProtoPayload(counts, message as unknown as Parameters<typeof tallyProtoPayload>[1], inflater);
+  }
+  return counts;
 }
 
 describe('walkPayloads', () => {
@@ -178,12 +188,7 @@ describe('countKeyIds', () => {
     const counts = { total: 3, encrypted: 2, byKeyId: { old: 1, new: 1 }, compressed: 1, ...NONE_UNINSPECTED, plain: 0, other: 0 };
     expect(countKeyIds(document)).toEqual(counts);
     // The same in protobuf message form, as a scan reads it.
-    const proto = emptyCounts();
-    for (const json of document.payloads) {
-      const message = Payload.decode(Payload.encode(Payload.fromObject(json)).finish());
-      tallyProtoPayload(proto, message as unknown as Parameters<typeof tallyProtoPayload>[1]);
-    }
-    expect(proto).toEqual(counts);
+    expect(protoCounts(document.payloads)).toEqual(counts);
   });
 
   // Bug: such payloads counted as compressed, as if they held no encrypted payload.
@@ -204,12 +209,7 @@ describe('countKeyIds', () => {
     };
     // With a cap below what they inflate to, the Go payload and the compressed plain one are not opened.
     expect(countKeyIds(document, { maxDecompressedBytes: 100 })).toEqual(counts);
-    const proto = emptyCounts();
-    for (const json of document.payloads) {
-      const message = Payload.decode(Payload.encode(Payload.fromObject(json)).finish());
-      tallyProtoPayload(proto, message as unknown as Parameters<typeof tallyProtoPayload>[1], zlibInflater(100));
-    }
-    expect(proto).toEqual(counts);
+    expect(protoCounts(document.payloads, zlibInflater(100))).toEqual(counts);
     expect(countKeyIds(document)).toMatchObject({
       encrypted: 1,
       byKeyId: { old: 1 },
@@ -239,12 +239,7 @@ describe('countKeyIds', () => {
       other: 0,
     };
     expect(countKeyIds(document)).toEqual(counts);
-    const proto = emptyCounts();
-    for (const json of document.payloads) {
-      const message = Payload.decode(Payload.encode(Payload.fromObject(json)).finish());
-      tallyProtoPayload(proto, message as unknown as Parameters<typeof tallyProtoPayload>[1]);
-    }
-    expect(proto).toEqual(counts);
+    expect(protoCounts(document.payloads)).toEqual(counts);
   });
 
   it('keeps any key id as a plain entry, including one named __proto__ and a missing one', () => {
