@@ -197,28 +197,26 @@ export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig 
 
   let keyRing: KeyRing | undefined;
   let keySource: KeySource | undefined;
-  let sharing: AnonymousKeySharing[] = [];
+  let sharesKeys = false;
   // Keys depend on the codec options (keysDir, encryptionKeyID): with those broken, a key problem would mislead.
   if (codec.enableEncryption && codecOk) {
     const { keysDir, encryptionKeyID } = codec;
     keySource = { env: keyVariables(env), ...(keysDir !== undefined ? { keysDir } : {}), encryptionKeyID };
     try {
       keyRing = loadServerKeyRing(keySource, (warning) => warnings.push(warning));
-      if (namespaceKeys) problems.push(...namespaceKeyProblems(namespaceKeys, keyRing));
-      // On loopback only local callers can reach it; with the mapping broken, what it shares would mislead.
-      if (namespaceKeys && auth && !isLoopback(host) && problems.length === problemsBeforeNamespaces) {
-        sharing = anonymousKeySharing(namespaceKeys, keyRing, auth.anonymousDecode);
-      }
+      // With the mapping broken already, what it shares would mislead: its key problems only.
+      const mappingOk = problems.length === problemsBeforeNamespaces;
+      const settings = { host, allowUnauthenticated, namespaceKeys, auth: mappingOk ? auth : undefined };
+      sharesKeys = checkNamespaceKeyRing(settings, keyRing, `refusing to listen on ${host}`, problems, warnings);
     } catch (error) {
       if (error instanceof KeyConfigError) problems.push(...error.problems);
       else throw error;
     }
   }
 
-  if (auth && sharing.length > 0) checkAnonymousKeySharing(auth, sharing, where, problems, warnings);
   // Off loopback, anonymous decoding of other namespaces' payloads is what --allow-unauthenticated allows (see above).
   const anonymousOpensOthers =
-    (auth?.anonymousDecode.length ?? 0) > 0 && !isLoopback(host) && (sharedKeyRing || sharing.length > 0);
+    (auth?.anonymousDecode.length ?? 0) > 0 && !isLoopback(host) && (sharedKeyRing || sharesKeys);
   if (auth && allowUnauthenticated && !anonymousOpensOthers) {
     warnings.push('--allow-unauthenticated has no effect: authentication is configured and every request needs it');
   }
@@ -300,7 +298,7 @@ function checkNamespaceIsolation(
 function checkAnonymousKeySharing(
   auth: AuthSettings,
   sharing: readonly AnonymousKeySharing[],
-  where: { host: string; allowUnauthenticated: boolean; anonymousSource: string; refusing?: string },
+  where: { host: string; allowUnauthenticated: boolean; anonymousSource: string; refusing: string },
   problems: string[],
   warnings: string[],
 ): void {
@@ -314,7 +312,7 @@ function checkAnonymousKeySharing(
   }
   const anonymous = auth.anonymousDecode.map((namespace) => JSON.stringify(namespace)).join(', ');
   problems.push(
-    `${where.refusing ?? `refusing to listen on ${where.host}`} with ${where.anonymousSource} (${anonymous}) and ` +
+    `${where.refusing} with ${where.anonymousSource} (${anonymous}) and ` +
       'namespace keys it shares ' +
       "with other namespaces: anyone who can reach the server decodes those namespaces' payloads by sending an " +
       `anonymous namespace in X-Namespace. Shared: ${shared}. Give each anonymous namespace keys of its own that no ` +
@@ -324,33 +322,46 @@ function checkAnonymousKeySharing(
 }
 
 /**
- * What a reloaded key ring must not break: every key id a namespace names is in it, and (off loopback, without
- * `--allow-unauthenticated`) it gives no anonymous-decode namespace a key that others encrypt with, the check
- * start-up makes (see {@link checkAnonymousKeySharing}); with the flag, the sharing is a warning, as at start-up. A
- * key set with problems is rejected and the old one kept.
+ * What a reloaded key ring must not break: the checks {@link checkNamespaceKeyRing} makes at start-up. A key set with
+ * problems is rejected and the old one kept; with `--allow-unauthenticated`, sharing is a warning, as at start-up.
  */
 export function reloadedKeyRingProblems(
   config: ServeConfig,
   ring: KeyRing,
   onWarning: (message: string) => void = () => {},
 ): string[] {
-  const { namespaceKeys, auth, host, allowUnauthenticated } = config;
-  if (!namespaceKeys) return [];
-  const problems = namespaceKeyProblems(namespaceKeys, ring);
-  if (problems.length > 0 || !auth || isLoopback(host)) return problems;
-  const sharing = anonymousKeySharing(namespaceKeys, ring, auth.anonymousDecode);
-  if (sharing.length > 0) {
-    const where = {
-      host,
-      allowUnauthenticated,
-      anonymousSource: auth.anonymousDecodeSource ?? '--anonymous-decode-namespaces',
-      refusing: `refusing keys that would open other namespaces' payloads to anonymous callers on ${host}`,
-    };
-    const warnings: string[] = [];
-    checkAnonymousKeySharing(auth, sharing, where, problems, warnings);
-    for (const warning of warnings) onWarning(warning);
-  }
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const refusing = `refusing keys that would open other namespaces' payloads to anonymous callers on ${config.host}`;
+  checkNamespaceKeyRing(config, ring, refusing, problems, warnings);
+  for (const warning of warnings) onWarning(warning);
   return problems;
+}
+
+/**
+ * A key ring against the namespace keys, at start-up and on every reload: every key id a namespace names has a key
+ * ({@link namespaceKeyProblems}), and, off loopback, no anonymous-decode namespace opens a key that others encrypt
+ * with ({@link checkAnonymousKeySharing}: refused, or with `--allow-unauthenticated` a warning). Returns whether one
+ * does.
+ */
+function checkNamespaceKeyRing(
+  settings: Pick<ServeConfig, 'namespaceKeys' | 'auth' | 'host' | 'allowUnauthenticated'>,
+  ring: KeyRing,
+  refusing: string,
+  problems: string[],
+  warnings: string[],
+): boolean {
+  const { namespaceKeys, auth, host, allowUnauthenticated } = settings;
+  if (!namespaceKeys) return false;
+  const before = problems.length;
+  problems.push(...namespaceKeyProblems(namespaceKeys, ring));
+  // On loopback only local callers can reach it; with the mapping broken, what it shares would mislead.
+  if (problems.length > before || !auth || isLoopback(host)) return false;
+  const sharing = anonymousKeySharing(namespaceKeys, ring, auth.anonymousDecode);
+  if (sharing.length === 0) return false;
+  const anonymousSource = auth.anonymousDecodeSource ?? '--anonymous-decode-namespaces';
+  checkAnonymousKeySharing(auth, sharing, { host, allowUnauthenticated, anonymousSource, refusing }, problems, warnings);
+  return true;
 }
 
 /** `"public" opens key id "prod-2026" of namespace "orders"`: ids and namespaces only, never a key. */
