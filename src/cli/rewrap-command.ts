@@ -11,7 +11,7 @@ import {
   replaceFileAtomically,
 } from '../rotation/atomic-file.js';
 import { RewrapKeyMissingError } from '../rotation/errors.js';
-import { type NotRewrappedByReason, type RewrapOptions, rewrapJsonText } from '../rotation/rewrap.js';
+import { type RewrapOptions, rewrapJsonText } from '../rotation/rewrap.js';
 import type { PayloadCounts } from '../rotation/walk-payloads.js';
 import {
   ACTIVE_KEY_ID_DEFAULT_HELP,
@@ -65,11 +65,10 @@ interface FileReport {
   counts?: PayloadCounts;
   rewrapped: number;
   rewrappedByKeyId: Record<string, number>;
-  /** Payloads under an old key left as they are, with the reasons (see `RewrapResult`): the file still needs that key. */
+  /** Payloads under an old key left as they are (see `RewrapResult`): the file still needs that key. */
   notRewrapped: number;
   notRewrappedByKeyId: Record<string, number>;
-  notRewrappedByReason: NotRewrappedByReason;
-  /** The --max-decompressed-bytes that would rewrap the `tooLarge` ones; 0 when there is none. */
+  /** The --max-decompressed-bytes that would rewrap them; 0 when there is none. */
   maxDecompressedBytesNeeded: number;
   /** Temporary files of an interrupted run: removed (or, in a dry run, found). */
   staleTemporaryFiles: string[];
@@ -148,7 +147,7 @@ export function registerRewrap(program: Command, io: CliIo): void {
         io.stderr(
           `rewrap: ${report.file}: ${report.notRewrapped} payload(s) are left under their old key id ` +
             `(${formatKeyIds(report.notRewrappedByKeyId)}), so the file still needs that key ` +
-            `(${notRewrappedReasons(report, cap, codec.activeKeyId)})\n`,
+            `(${notRewrappedReason(report, cap, codec.activeKeyId)})\n`,
         );
       }
       if (report.counts && report.counts.uninspected > 0) {
@@ -186,7 +185,6 @@ function rewrapFile(file: string, options: RewrapOptions): FileReport {
     rewrappedByKeyId: {},
     notRewrapped: 0,
     notRewrappedByKeyId: {},
-    notRewrappedByReason: { tooLarge: 0 },
     maxDecompressedBytesNeeded: 0,
     staleTemporaryFiles: [],
   };
@@ -203,7 +201,6 @@ function rewrapFile(file: string, options: RewrapOptions): FileReport {
     report.rewrappedByKeyId = sortedByKey(result.rewrappedByKeyId);
     report.notRewrapped = result.notRewrapped;
     report.notRewrappedByKeyId = sortedByKey(result.notRewrappedByKeyId);
-    report.notRewrappedByReason = result.notRewrappedByReason;
     report.maxDecompressedBytesNeeded = result.maxDecompressedBytesNeeded;
     report.status = result.rewrapped === 0 ? 'unchanged' : dryRun ? 'would-rewrap' : 'rewrapped';
   } catch (error) {
@@ -227,22 +224,17 @@ function utf8(bytes: Uint8Array): string {
 
 /**
  * Why payloads were left under their old key, for the file's message: `1 would inflate past --max-decompressed-bytes
- * (5116) rewrapped to key id "2026-11", up to 5124 bytes: raise it to 5124 or more, once ...`.
+ * (5116) rewrapped to key id "2026-11", up to 5124 bytes: raise it to 5124 or more, once ...`. Written past the
+ * decoders' cap, they would fail every decode (ERR_DECOMPRESSED_TOO_LARGE), so the workers' and the codec server's caps
+ * go up first.
  */
-function notRewrappedReasons(report: FileReport, cap: number, activeKeyId: string): string {
-  const { tooLarge } = report.notRewrappedByReason;
+function notRewrappedReason(report: FileReport, cap: number, activeKeyId: string): string {
   const needed = report.maxDecompressedBytesNeeded;
-  const reasons: string[] = [];
-  if (tooLarge > 0) {
-    // Written past the decoders' cap, the payloads would fail every decode (ERR_DECOMPRESSED_TOO_LARGE), so the
-    // workers' and the codec server's caps go up first.
-    reasons.push(
-      `${tooLarge} would inflate past --max-decompressed-bytes (${cap}) rewrapped to key id ${describeKeyId(activeKeyId)}, ` +
-        `up to ${needed} bytes: raise it to ${needed} or more, once the workers' and the codec server's caps allow that ` +
-        'size too',
-    );
-  }
-  return reasons.join('; ');
+  return (
+    `${report.notRewrapped} would inflate past --max-decompressed-bytes (${cap}) rewrapped to key id ` +
+    `${describeKeyId(activeKeyId)}, up to ${needed} bytes: raise it to ${needed} or more, once the workers' and the ` +
+    "codec server's caps allow that size too"
+  );
 }
 
 function describeError(error: unknown): NonNullable<FileReport['error']> {

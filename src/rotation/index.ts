@@ -5,7 +5,6 @@
  */
 export { RewrapKeyMissingError } from './errors.js';
 export {
-  type NotRewrappedByReason,
   rewrapJson,
   rewrapJsonText,
   type RewrapOptions,

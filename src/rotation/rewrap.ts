@@ -48,30 +48,20 @@ export interface RewrapResult {
   /** The same, by the key id they were under. */
   rewrappedByKeyId: Record<string, number>;
   /**
-   * Payloads under another key id that were left as they are, though their key is in the ring (with `dryRun`: that
-   * would be), for a reason of {@link NotRewrappedByReason}. While there is one, the document still needs its old key.
+   * Payloads under another key id left as they are, though their key is in the ring (with `dryRun`: that would be):
+   * `binary/zlib` payloads (Go's `zlib(encrypted(x))`) whose payload inside, rewrapped, would inflate past
+   * `maxDecompressedBytes`, since the active key id is longer than the one they are under and they were that close to
+   * the cap. Written, they would fail every decode with that cap (`ERR_DECOMPRESSED_TOO_LARGE`). While there is one,
+   * the document still needs its old key.
    */
   notRewrapped: number;
   /** The same, by the key id they are still under. */
   notRewrappedByKeyId: Record<string, number>;
-  /** Why the `notRewrapped` payloads were left as they are. */
-  notRewrappedByReason: NotRewrappedByReason;
   /**
-   * What the largest of the `notRewrappedByReason.tooLarge` payloads would inflate to, rewrapped: the least
-   * `maxDecompressedBytes` that rewraps them all (and that every decoder of them then needs); 0 when there is none.
+   * What the largest of the `notRewrapped` payloads would inflate to, rewrapped: the least `maxDecompressedBytes` that
+   * rewraps them all (and that every decoder of them then needs); 0 when there is none.
    */
   maxDecompressedBytesNeeded: number;
-}
-
-/** {@link RewrapResult.notRewrappedByReason}. */
-export interface NotRewrappedByReason {
-  /**
-   * `binary/zlib` payloads (Go's `zlib(encrypted(x))`) whose payload inside, rewrapped, would inflate past
-   * `maxDecompressedBytes`: the active key id is longer than the one they are under, and they were that close to the
-   * cap. Written, they would fail every decode with that cap (`ERR_DECOMPRESSED_TOO_LARGE`); a cap of
-   * {@link RewrapResult.maxDecompressedBytesNeeded}, here and in every decoder of them, rewraps them.
-   */
-  tooLarge: number;
 }
 
 /** {@link RewrapResult} with the document's new text. */
@@ -92,7 +82,7 @@ interface PlannedRewrap {
 type Rewrapped =
   | { left?: undefined; replacement: Payload | undefined }
   /** Left as it is: rewrapped, its payload inside would inflate to `inflatedBytes`, past the cap. */
-  | { left: keyof NotRewrappedByReason; inflatedBytes: number };
+  | { left: true; inflatedBytes: number };
 
 /**
  * Re-encrypts, in place, every `binary/encrypted` payload of a parsed JSON document (history, `{"payloads": [...]}`
@@ -185,7 +175,6 @@ function plan(value: unknown, options: RewrapOptions): { result: RewrapResult; p
     rewrappedByKeyId: Object.create(null) as Record<string, number>,
     notRewrapped: 0,
     notRewrappedByKeyId: Object.create(null) as Record<string, number>,
-    notRewrappedByReason: { tooLarge: 0 },
     maxDecompressedBytesNeeded: 0,
   };
   const planned: PlannedRewrap[] = [];
@@ -202,7 +191,6 @@ function plan(value: unknown, options: RewrapOptions): { result: RewrapResult; p
     } else {
       result.notRewrapped++;
       result.notRewrappedByKeyId[keyId] = (result.notRewrappedByKeyId[keyId] ?? 0) + 1;
-      result.notRewrappedByReason[rewrapped.left]++;
       result.maxDecompressedBytesNeeded = Math.max(result.maxDecompressedBytesNeeded, rewrapped.inflatedBytes);
     }
   }
@@ -230,7 +218,7 @@ function rewrapInsideZlib(payload: Payload, codec: EncryptionCodec, inflater: Co
   const inner = inflater.inflatePayload(payload);
   if (!isEncrypted(inner)) throw new Error('internal error: a binary/zlib payload to rewrap holds no binary/encrypted one');
   const serialized = serializePayload(codec.rewrapPayload(inner));
-  if (serialized.length > inflater.maxDecompressedBytes) return { left: 'tooLarge', inflatedBytes: serialized.length };
+  if (serialized.length > inflater.maxDecompressedBytes) return { left: true, inflatedBytes: serialized.length };
   return { replacement: dryRun ? undefined : { ...payload, data: deflateSync(serialized) } };
 }
 

@@ -38,7 +38,7 @@ import {
 
 const codec = codecWith('new');
 /** The `notRewrapped` fields of a result that left no payload under its old key. */
-const NONE_LEFT = { notRewrapped: 0, notRewrappedByKeyId: {}, notRewrappedByReason: { tooLarge: 0 }, maxDecompressedBytesNeeded: 0 };
+const NONE_LEFT = { notRewrapped: 0, notRewrappedByKeyId: {}, maxDecompressedBytesNeeded: 0 };
 const clone = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 
 /** Each payload's JSON text, by path. */
@@ -507,7 +507,6 @@ describe("rewrap: Go workers' payloads (binary/zlib around binary/encrypted)", (
       rewrappedByKeyId: { old: 2 },
       notRewrapped: 1,
       notRewrappedByKeyId: { old: 1 },
-      notRewrappedByReason: { tooLarge: 1 },
       maxDecompressedBytesNeeded: grown,
     };
 
@@ -533,7 +532,7 @@ describe("rewrap: Go workers' payloads (binary/zlib around binary/encrypted)", (
       rewrapped: 1,
       notRewrapped: 0,
       notRewrappedByKeyId: {},
-      notRewrappedByReason: { tooLarge: 0 },
+     
       maxDecompressedBytesNeeded: 0,
     });
     expect(countKeyIds(JSON.parse(raised.text), { maxDecompressedBytes: grown }).byKeyId).toEqual({ 'new-2026-11': 3 });
