@@ -1,7 +1,8 @@
 /**
  * Draws bench/throughput.svg from the last full run of bench/server.ts: /decode throughput by payload size, our
- * server against the bare node:http echo and the Go SDK peer, one core and two. A hand-written SVG (no dependency),
- * one panel per payload size, each with its own scale, since 1 KiB and 256 KiB differ a hundredfold.
+ * server against the bare node:http echo, the bare node:http codec server (one core) and the Go SDK peer, one core
+ * and two. A hand-written SVG (no dependency), one panel per payload size, each with its own scale, since 1 KiB and
+ * 256 KiB differ a hundredfold.
  *
  *   npx tsx bench/chart.ts [--in bench/results/server-latest.json] [--out bench/throughput.svg] [--connections 32]
  */
@@ -35,6 +36,7 @@ const SERIES = [
   { target: 'ours-1', label: 'ours, 1 worker', color: '#2563eb' },
   { target: 'go-1', label: 'Go SDK handler, GOMAXPROCS=1', color: '#0d9488' },
   { target: 'echo-1', label: 'node:http JSON echo, 1 process', color: '#9ca3af' },
+  { target: 'floor-1', label: 'node:http + codec only, 1 process', color: '#d97706' },
   { target: 'ours-2', label: 'ours, 2 workers', color: '#1e3a8a' },
   { target: 'go-2', label: 'Go SDK handler, GOMAXPROCS=2', color: '#115e59' },
   { target: 'echo-2', label: 'node:http JSON echo, 2 workers', color: '#4b5563' },

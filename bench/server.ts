@@ -3,7 +3,9 @@
  * - `echo`: a bare node:http server that reads the body, JSON.parse, JSON.stringify, answers (bench/peers/node-echo.ts):
  *   the ceiling for any Node server;
  * - `go`: the Go SDK's converter.NewPayloadCodecHTTPHandler with an AES-256-GCM codec of our wire format and the SDK's
- *   ZlibCodec (bench/peers/go), what a Go shop would deploy.
+ *   ZlibCodec (bench/peers/go), what a Go shop would deploy;
+ * and, for reference, `floor`: a bare node:http server that does the codec work with this package's library and nothing
+ * else (bench/peers/node-floor.ts), the least any Node codec server costs; one core only.
  *
  *   npx tsx bench/server.ts            # full run, about 7 minutes: /decode and /encode
  *   npx tsx bench/server.ts --quick    # about 2 minutes: /decode only, one round, no priming
@@ -13,7 +15,7 @@
  * Targets, each its own process on 127.0.0.1, all started up front and measured in interleaved order (the order
  * rotates every cell, and each cell is measured in 2 rounds far apart in time; 1 s warm-up, then 2 s measured):
  *   ours-1 / echo-1 / go-1   one core: `serve --workers 1`, echo in one process, Go with GOMAXPROCS=1, each pinned
- *                            with taskset to CPU 1 while the load generator is pinned to CPU 0;
+ *   floor-1                  with taskset to CPU 1 while the load generator is pinned to CPU 0;
  *   ours-2 / echo-2 / go-2   two cores: `--workers 2` (node:cluster), echo with 2 cluster workers, GOMAXPROCS=2,
  *                            unpinned (they share the 2 CPUs with the load generator).
  * Bodies: one JSON payload of orders, 1 KiB, 16 KiB or 256 KiB of `data`, compressed and encrypted by the library
@@ -101,6 +103,7 @@ async function main(): Promise<void> {
   const specs: TargetSpec[] = [
     { name: 'ours-1', kind: 'ours', cores: 1, cpus: '1', args: ['--cors-origins', CORS_ORIGIN] },
     { name: 'echo-1', kind: 'echo', cores: 1, cpus: '1' },
+    { name: 'floor-1', kind: 'floor', cores: 1, cpus: '1' },
     ...('error' in go ? [] : [{ name: 'go-1', kind: 'go', cores: 1, cpus: '1' } as TargetSpec]),
     { name: 'ours-2', kind: 'ours', cores: 2, args: ['--cors-origins', CORS_ORIGIN] },
     { name: 'echo-2', kind: 'echo', cores: 2 },
@@ -292,6 +295,10 @@ const RATIOS: [string, string, string][] = [
   ['ours-2/echo-2', 'ours-2', 'echo-2'],
   ['ours-1/go-1', 'ours-1', 'go-1'],
   ['ours-2/go-2', 'ours-2', 'go-2'],
+  // What the floor shows: how much of the gap to the echo and to Go any Node codec server has, and what ours adds.
+  ['floor-1/echo-1', 'floor-1', 'echo-1'],
+  ['floor-1/go-1', 'floor-1', 'go-1'],
+  ['ours-1/floor-1', 'ours-1', 'floor-1'],
 ];
 
 function summarise(runs: Run[], cells: Cell[], specs: TargetSpec[]) {

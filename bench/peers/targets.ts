@@ -1,7 +1,8 @@
 /**
  * Starting, watching and stopping the servers the server benchmarks and endurance scripts run against, each in its
- * own process on 127.0.0.1: our codec server (`temporal-codec serve`), the bare node:http echo (./node-echo.ts) and
- * the Go SDK peer (./go). Also what /proc says about a process tree: CPU time, RSS, open descriptors.
+ * own process on 127.0.0.1: our codec server (`temporal-codec serve`), the bare node:http echo (./node-echo.ts), the
+ * bare node:http codec server (./node-floor.ts) and the Go SDK peer (./go). Also what /proc says about a process
+ * tree: CPU time, RSS, open descriptors.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -16,13 +17,13 @@ export const RESULTS_DIR = join(REPO_ROOT, 'bench', 'results');
 const GO_MODULE = join(REPO_ROOT, 'bench', 'peers', 'go');
 const GO_BINARY = join(RESULTS_DIR, 'bin', 'codec-peer');
 
-export type TargetKind = 'ours' | 'echo' | 'go';
+export type TargetKind = 'ours' | 'echo' | 'floor' | 'go';
 
 export interface TargetSpec {
   /** Short name used in tables and JSON: `ours-1`, `echo-2`, `go-1`. */
   name: string;
   kind: TargetKind;
-  /** Node workers (ours, echo) or GOMAXPROCS (go). */
+  /** Node workers (ours, echo; the floor has one process) or GOMAXPROCS (go). */
   cores: number;
   /** A CPU list for taskset (e.g. "1"): the server is confined to those CPUs. */
   cpus?: string;
@@ -124,6 +125,10 @@ export async function startTarget(spec: TargetSpec, options: StartOptions): Prom
       break;
     case 'echo':
       command = ['node', '--import', 'tsx', join(REPO_ROOT, 'bench', 'peers', 'node-echo.ts'), '--port', String(port), '--workers', String(spec.cores)];
+      break;
+    case 'floor':
+      if (spec.cores !== 1) throw new Error('the floor peer runs in one process: cores must be 1');
+      command = ['node', '--import', 'tsx', join(REPO_ROOT, 'bench', 'peers', 'node-floor.ts'), '--port', String(port)];
       break;
     case 'go':
       if (!existsSync(GO_BINARY)) throw new Error('the Go peer is not built: call buildGoPeer() first');
