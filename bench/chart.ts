@@ -33,14 +33,20 @@ const output = flagValue('out') ?? join(REPO_ROOT, 'bench', 'throughput.svg');
 const connections = Number(flagValue('connections') ?? 32);
 
 const SERIES = [
-  { target: 'ours-1', label: 'ours, 1 worker', color: '#2563eb' },
-  { target: 'go-1', label: 'Go SDK handler, GOMAXPROCS=1', color: '#0d9488' },
-  { target: 'echo-1', label: 'node:http JSON echo, 1 process', color: '#9ca3af' },
-  { target: 'floor-1', label: 'node:http + codec only, 1 process', color: '#d97706' },
-  { target: 'ours-2', label: 'ours, 2 workers', color: '#1e3a8a' },
-  { target: 'go-2', label: 'Go SDK handler, GOMAXPROCS=2', color: '#115e59' },
-  { target: 'echo-2', label: 'node:http JSON echo, 2 workers', color: '#4b5563' },
+  { target: 'ours-1', cores: 1, label: 'ours, 1 worker', color: '#2563eb' },
+  { target: 'go-1', cores: 1, label: 'Go SDK handler, GOMAXPROCS=1', color: '#0d9488' },
+  { target: 'floor-1', cores: 1, label: 'node:http + codec only, 1 process', color: '#d97706' },
+  { target: 'echo-1', cores: 1, label: 'node:http JSON echo, 1 process', color: '#9ca3af' },
+  { target: 'ours-2', cores: 2, label: 'ours, 2 workers', color: '#1e3a8a' },
+  { target: 'go-2', cores: 2, label: 'Go SDK handler, GOMAXPROCS=2', color: '#115e59' },
+  { target: 'echo-2', cores: 2, label: 'node:http JSON echo, 2 workers', color: '#4b5563' },
 ] as const;
+
+/** A gap between the one-core and the two-core bars of a panel. */
+const GROUP_GAP = 12;
+/** Legend: one row per core count, a column per kind of server (in this order), this wide. */
+const LEGEND_KINDS = ['ours', 'go', 'floor', 'echo'];
+const LEGEND_COLUMN = 240;
 
 function escape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -62,7 +68,8 @@ export function renderChart(report: Report, conns: number): string {
   const left = 60;
   const top = 70;
   const plotHeight = 260;
-  const legendHeight = 20 * Math.ceil(series.length / 3) + 10;
+  const groups = [1, 2].map((cores) => series.filter((s) => s.cores === cores)).filter((group) => group.length > 0);
+  const legendHeight = 20 * groups.length + 10;
   const width = left + sizes.length * (panelWidth + panelGap);
   const height = top + plotHeight + 50 + legendHeight + 40;
   const out: string[] = [];
@@ -84,27 +91,34 @@ export function renderChart(report: Report, conns: number): string {
       out.push(`<text x="${x0 - 6}" y="${y + 4}" text-anchor="end" fill="#6b7280" font-size="10">${i === 0 ? '0' : escape(fmt((max * i) / 4))}</text>`);
     }
     out.push(`<text x="${x0 + panelWidth / 2}" y="${top + plotHeight + 22}" text-anchor="middle" font-weight="bold">${escape(formatSize(size))} payload</text>`);
+    const barX = (i: number): number => x0 + 8 + i * (barWidth + 4) + (series[i]!.cores === 2 ? GROUP_GAP : 0);
     series.forEach((s, i) => {
       const figure = figures.find((f) => f.size === size && f.target === s.target);
       if (!figure || !Number.isFinite(figure.rps)) return;
       const h = (plotHeight * figure.rps) / max;
-      const gap = i >= 3 ? 12 : 0; // a gap between the one-core and two-core groups
-      const x = x0 + 8 + i * (barWidth + 4) + gap;
+      const x = barX(i);
       const y = top + plotHeight - h;
       out.push(`<rect x="${x}" y="${y.toFixed(1)}" width="${barWidth}" height="${h.toFixed(1)}" fill="${s.color}"><title>${escape(`${s.label}: ${fmt(figure.rps)} req/s, p99 ${figure.p99.toFixed(1)} ms`)}</title></rect>`);
       out.push(
         `<text x="${x + barWidth / 2}" y="${(y - 4).toFixed(1)}" text-anchor="middle" font-size="9" fill="#111827">${escape(fmt(figure.rps))}</text>`,
       );
     });
-    out.push(`<text x="${x0 + 8 + (3 * (barWidth + 4)) / 2}" y="${top + plotHeight + 38}" text-anchor="middle" fill="#6b7280" font-size="10">1 core</text>`);
-    out.push(`<text x="${x0 + 20 + (9 * (barWidth + 4)) / 2}" y="${top + plotHeight + 38}" text-anchor="middle" fill="#6b7280" font-size="10">2 cores</text>`);
+    for (const group of groups) {
+      const first = series.indexOf(group[0]!);
+      const last = series.indexOf(group[group.length - 1]!);
+      const middle = (barX(first) + barX(last) + barWidth) / 2;
+      const label = group[0]!.cores === 1 ? '1 core' : '2 cores';
+      out.push(`<text x="${middle}" y="${top + plotHeight + 38}" text-anchor="middle" fill="#6b7280" font-size="10">${label}</text>`);
+    }
   });
   const legendTop = top + plotHeight + 60;
-  series.forEach((s, i) => {
-    const x = left + (i % 3) * 270;
-    const y = legendTop + Math.floor(i / 3) * 20;
-    out.push(`<rect x="${x}" y="${y}" width="12" height="12" fill="${s.color}"/>`);
-    out.push(`<text x="${x + 18}" y="${y + 10}">${escape(s.label)}</text>`);
+  groups.forEach((group, row) => {
+    group.forEach((s) => {
+      const x = left + LEGEND_KINDS.indexOf(s.target.split('-')[0]!) * LEGEND_COLUMN;
+      const y = legendTop + row * 20;
+      out.push(`<rect x="${x}" y="${y}" width="12" height="12" fill="${s.color}"/>`);
+      out.push(`<text x="${x + 18}" y="${y + 10}">${escape(s.label)}</text>`);
+    });
   });
   const m = report.machine;
   out.push(
