@@ -4,6 +4,8 @@
  *
  *   npx tsx bench/library.ts            # full run, about 40 s
  *   npx tsx bench/library.ts --quick    # about 15 s, fewer and shorter rounds
+ *   npx tsx bench/library.ts --runs=7   # 7 runs, each in a fresh process, one after another; figures and verdicts
+ *                                       # are medians over the runs, with their range (one run decides nothing here)
  *   npx tsx bench/library.ts --json=bench/results/library.json   # also write every figure as JSON
  *   options: --groups=encryption,chain-random,chain-json  --rounds=N  --batch-ms=N
  *
@@ -28,9 +30,12 @@
  * CPU time does not count the time another process held the CPU, so it is the steadier measure of what an operation
  * costs. The other clock's ratio is printed beside it; on a quiet machine the two agree.
  */
+import { spawnSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { deflateSync, inflateSync } from 'node:zlib';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { CompressionCodec, createPayloadCodecs, EncryptionCodec, KeyRing } from '../src/index.js';
@@ -43,6 +48,7 @@ import {
   mbPerSecond,
   opsPerSecond,
   pairedRatio,
+  median,
   repeat,
   repeatAsync,
 } from './lib/timing.js';
@@ -56,6 +62,9 @@ const TARGET_MS = Number(flagValue('batch-ms') ?? (quick ? 8 : 20));
 const CLOCK: Clock = flagValue('clock') === 'wall' ? 'wall' : 'cpu';
 const OTHER_CLOCK: Clock = CLOCK === 'wall' ? 'cpu' : 'wall';
 const GROUPS = (flagValue('groups')?.split(',') ?? ['encryption', 'chain-random', 'chain-json']) as Group[];
+/** Separate processes to run and combine (each runs every comparison); 1: measure in this process. */
+const RUNS = Number(flagValue('runs') ?? 1);
+if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error('--runs must be a whole number of at least 1');
 const THRESHOLD = 1024; // DEFAULT_COMPRESSION_THRESHOLD
 const TARGET_LARGE_RATIO = 1 / 0.8; // >= 80% of raw throughput  <=>  time ratio <= 1.25
 const TARGET_1K_RATIO = 1.5;
@@ -131,6 +140,8 @@ interface Row {
   ratioZlib?: number;
   target: string;
   met: boolean | undefined;
+  /** With --runs: the lowest and highest `ratio` over the runs, whose median `ratio` is. */
+  ratioRange?: [number, number];
 }
 
 function judge(size: number, ratio: number): { target: string; met: boolean | undefined } {
@@ -221,6 +232,7 @@ const GROUP_TITLES: Record<Group, string> = {
 
 function render(group: Group, rows: readonly Row[]): string {
   const chain = group !== 'encryption';
+  const ranged = rows.some((row) => row.ratioRange);
   const headers = [
     'size',
     'op',
@@ -230,6 +242,7 @@ function render(group: Group, rows: readonly Row[]): string {
     'raw GCM MB/s',
     'raw GCM op/s',
     'time vs raw',
+    ...(ranged ? ['range over runs'] : []),
     'thru vs raw',
     `time vs raw (${OTHER_CLOCK})`,
     ...(chain ? ['raw zlib+GCM MB/s', 'time vs zlib+GCM'] : []),
@@ -245,6 +258,7 @@ function render(group: Group, rows: readonly Row[]): string {
     fmt(mbPerSecond(row.size, row.rawNs)),
     fmt(opsPerSecond(row.rawNs)),
     `${row.ratio.toFixed(2)}x`,
+    ...(ranged ? [row.ratioRange ? `${row.ratioRange[0].toFixed(2)}-${row.ratioRange[1].toFixed(2)}` : '-'] : []),
     `${Math.round(100 / row.ratio)}%`,
     `${row.otherClockRatio.toFixed(2)}x`,
     ...(chain ? [fmt(mbPerSecond(row.size, row.rawZlibNs!)), `${row.ratioZlib!.toFixed(2)}x`] : []),
@@ -258,21 +272,77 @@ function describe(row: Row): string {
   return `${formatSize(row.size)} ${row.direction} ${row.path}`;
 }
 
-async function main(): Promise<void> {
-  const started = Date.now();
-  console.log(`# bench/library.ts${quick ? ' --quick' : ''}`);
-  console.log(`machine: ${machineSummary()}`);
-  console.log(
-    `method: ${ROUNDS} interleaved rounds per comparison, ~${TARGET_MS} ms per timed batch, medians, ${CLOCK} time; ` +
-      '"time vs raw" = median of per-round (library time / raw time); "thru vs raw" = its inverse.\n',
-  );
+/** Every comparison of every group, measured in this process. */
+async function measureAll(): Promise<Row[]> {
   const all: Row[] = [];
   for (const group of GROUPS) {
     const rows: Row[] = [];
     for (const size of SIZES) rows.push(...(await measureGroup(group, size)));
-    console.log(render(group, rows));
+    // A single run prints its tables as it goes; with --runs the combined tables come at the end.
+    if (RUNS === 1) console.log(render(group, rows));
     all.push(...rows);
   }
+  return all;
+}
+
+/**
+ * Runs this script `RUNS` times, each in a fresh process (a new heap, new JIT decisions, a new place in the host's
+ * noise), one after another, and combines them: per row, the median over runs of each figure, and the range of the
+ * time ratio. Verdicts use the median ratio.
+ */
+function measureRuns(): { rows: Row[]; runs: Row[][] } {
+  const script = fileURLToPath(import.meta.url);
+  const passOn = process.argv.slice(2).filter((arg) => !arg.startsWith('--runs') && !arg.startsWith('--json'));
+  const dir = mkdtempSync(join(tmpdir(), 'bench-library-'));
+  const runs: Row[][] = [];
+  try {
+    for (let i = 0; i < RUNS; i++) {
+      const file = join(dir, `run-${i}.json`);
+      const child = spawnSync(process.execPath, [...process.execArgv, script, ...passOn, `--json=${file}`], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      if (child.status !== 0) {
+        throw new Error(`run ${i + 1} of ${RUNS} failed (${child.error?.message ?? `exit ${child.status}`})`);
+      }
+      runs.push((JSON.parse(readFileSync(file, 'utf8')) as { rows: Row[] }).rows);
+      process.stdout.write(`\r  ${i + 1}/${RUNS} runs`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  process.stdout.write('\n\n');
+  const rows = runs[0]!.map((first, index) => {
+    const same = runs.map((run) => run[index]!);
+    const of = (pick: (row: Row) => number | undefined) =>
+      median(same.map(pick).filter((value): value is number => value !== undefined));
+    const ratios = same.map((row) => row.ratio);
+    const ratio = median(ratios);
+    const row: Row = {
+      ...first,
+      libraryNs: of((r) => r.libraryNs),
+      rawNs: of((r) => r.rawNs),
+      ratio,
+      otherClockRatio: of((r) => r.otherClockRatio),
+      ...(first.rawZlibNs !== undefined ? { rawZlibNs: of((r) => r.rawZlibNs), ratioZlib: of((r) => r.ratioZlib) } : {}),
+      ...judge(first.size, ratio),
+      ratioRange: [Math.min(...ratios), Math.max(...ratios)],
+    };
+    return row;
+  });
+  return { rows, runs };
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  console.log(`# bench/library.ts${quick ? ' --quick' : ''}${RUNS > 1 ? ` --runs=${RUNS}` : ''}`);
+  console.log(`machine: ${machineSummary()}`);
+  console.log(
+    `method: ${ROUNDS} interleaved rounds per comparison, ~${TARGET_MS} ms per timed batch, medians, ${CLOCK} time; ` +
+      '"time vs raw" = median of per-round (library time / raw time); "thru vs raw" = its inverse' +
+      (RUNS > 1 ? `; every figure is the median over ${RUNS} runs, each in its own process.\n` : '.\n'),
+  );
+  const { rows: all, runs } = RUNS > 1 ? measureRuns() : { rows: await measureAll(), runs: undefined };
+  if (RUNS > 1) for (const group of GROUPS) console.log(render(group, all.filter((row) => row.group === group)));
   const judged = (rows: Row[]) => rows.filter((row) => row.met !== undefined);
   for (const group of GROUPS) {
     const rows = judged(all.filter((row) => row.group === group));
@@ -294,7 +364,15 @@ async function main(): Promise<void> {
   console.log(`\nwall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
   if (jsonOut) {
     mkdirSync(dirname(jsonOut), { recursive: true });
-    const record = { machine: machineSummary(), quick, rounds: ROUNDS, targetMs: TARGET_MS, rows: all };
+    const record = {
+      machine: machineSummary(),
+      quick,
+      rounds: ROUNDS,
+      targetMs: TARGET_MS,
+      runs: RUNS,
+      rows: all,
+      ...(runs ? { perRun: runs } : {}),
+    };
     writeFileSync(jsonOut, JSON.stringify(record, null, 2));
   }
 }
