@@ -39,7 +39,7 @@ Authentication (required off loopback; a request with no namespace is for namesp
 
 Routes:
   POST <any prefix>/encode, POST <any prefix>/decode   {"payloads": [...]} in and out
-  GET /livez, GET /readyz (503 while shutting down), GET /metrics (Prometheus)
+  GET /livez, GET /readyz (503 while shutting down), GET /metrics (Prometheus; with --metrics-port, only there)
 
 Security: an unauthenticated codec server decrypts for anyone who can reach it. Off loopback it refuses to start
 without authentication, unless --allow-unauthenticated says a proxy in front of it authenticates every request.
@@ -60,6 +60,7 @@ Examples:
 const OPTIONS: readonly (readonly [flags: string, description: string, variable: string])[] = [
   ['--host <address>', `address to listen on; default ${DEFAULT_HOST}`, SERVE_ENV.host],
   ['--port <number>', `port to listen on; default ${DEFAULT_PORT}, 0 picks a free one`, SERVE_ENV.port],
+  ['--metrics-port <number>', 'serve GET /metrics, /livez and /readyz on this port too (plain http, same host), and not /metrics on --port; default none', SERVE_ENV.metricsPort],
   ['--cors-origins <list>', 'comma-separated exact origins of the Web UI (https://temporal.example.com); default none', SERVE_ENV.corsOrigins],
   ['--cors-max-age <seconds>', 'how long browsers may cache a preflight; default 7200', SERVE_ENV.corsMaxAge],
   ['--body-limit <size>', 'largest request body; default 4MiB', SERVE_ENV.bodyLimit],

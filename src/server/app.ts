@@ -30,6 +30,9 @@ import { ServerMetrics } from './metrics.js';
 import { createOpsApp } from './ops-app.js';
 import { isCodecRoute, matchRoute, type RouteMatch } from './routes.js';
 
+/** What the metrics listener labels any request but its three routes with. */
+const UNKNOWN_ROUTE: RouteMatch = { name: 'unknown' };
+
 /** What a codec server is built from besides its settings. */
 export interface CodecServerDeps {
   logger: Logger;
@@ -57,6 +60,11 @@ export interface CodecServer {
   server: Server;
   /** The request listener (routes codec POSTs to the lean handler, everything else to Express). */
   listener: RequestListener;
+  /**
+   * With `settings.separateMetrics`: a plain-http server, not listening, for `GET /metrics`, `/livez` and `/readyz`
+   * only (`serve --metrics-port`); `server` then answers `/metrics` with a 404. Shut down with `server`.
+   */
+  metricsServer?: Server;
   metrics: ServerMetrics;
   /** False once shutdown began (`/readyz` answers 503). */
   readonly ready: boolean;
@@ -75,6 +83,8 @@ const netServerClose = NetServer.prototype.close;
 /**
  * Builds the codec server: one `http.createServer` listener in front of a lean handler for the codec routes and an
  * Express app for the rest, with the same request id, logging, metrics, CORS and error format on both.
+ * With `settings.separateMetrics` it also builds the metrics server (`metricsServer`): the same request id, logging,
+ * metrics and error format, no CORS, and only `GET /metrics`, `/livez` and `/readyz`.
  *
  * @example
  * const codecServer = createCodecServer(config, { logger, codecs: createServerCodecs({ keyRing }) });
@@ -127,22 +137,26 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
     metrics,
     fail,
   });
-  const app = createOpsApp({
+  const opsOptions = {
     isReady: () => !state.draining,
-    metricsText: deps.metricsText ?? (() => metrics.registry.metrics()),
     metricsContentType: metrics.registry.contentType,
     fail,
-  });
+  };
+  const metricsText = deps.metricsText ?? (() => metrics.registry.metrics());
+  const app = createOpsApp({ ...opsOptions, ...(s.separateMetrics ? {} : { metricsText }) });
+  const metricsApp = s.separateMetrics ? createOpsApp({ ...opsOptions, metricsText, listener: 'metrics' }) : undefined;
 
-  const listener: RequestListener = (req, res) => {
-    const route = matchRoute(req.url ?? '/');
-    const context: RequestContext = {
-      id: requestIdOf(req),
-      route,
-      namespace: isCodecRoute(route.name) ? namespaceOf(req, route) : undefined,
-      startedAt: performance.now(),
-      fields: {},
-    };
+  /**
+   * What a request gets first on either listener: its context and request id, the in-flight count, and on 'close'
+   * its metrics and its one log line. Undefined when it has been answered already (an HTTP/1.1 request without Host).
+   */
+  const begin = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: RouteMatch,
+    namespace: string | undefined,
+  ): RequestContext | undefined => {
+    const context: RequestContext = { id: requestIdOf(req), route, namespace, startedAt: performance.now(), fields: {} };
     setContext(req, context);
     res.setHeader('X-Request-Id', context.id);
     if (state.draining) res.setHeader('Connection', 'close');
@@ -159,14 +173,34 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
     if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
       // RFC 9112 section 3.2: an HTTP/1.1 request without Host is a 400 (Node's own check would answer with no body).
       res.setHeader('Connection', 'close');
-      return fail(req, res, new HttpError('bad_request', 'an HTTP/1.1 request needs a Host header'));
+      fail(req, res, new HttpError('bad_request', 'an HTTP/1.1 request needs a Host header'));
+      return undefined;
     }
+    return context;
+  };
+
+  const listener: RequestListener = (req, res) => {
+    const route = matchRoute(req.url ?? '/');
+    const context = begin(req, res, route, isCodecRoute(route.name) ? namespaceOf(req, route) : undefined);
+    if (!context) return;
     try {
       cors(req, res, (error?: unknown) => {
         if (error) return fail(req, res, error);
         if (req.method === 'POST' && context.namespace !== undefined) handleCodec(req, res, context, context.namespace);
         else app(req, res);
       });
+    } catch (error) {
+      fail(req, res, error);
+    }
+  };
+
+  // No CORS here: the metrics port is for probes and scrapers, never for a browser.
+  const metricsListener: RequestListener = (req, res) => {
+    const matched = matchRoute(req.url ?? '/');
+    const ops = matched.name === 'livez' || matched.name === 'readyz' || matched.name === 'metrics';
+    if (!begin(req, res, ops ? matched : UNKNOWN_ROUTE, undefined)) return;
+    try {
+      metricsApp!(req, res);
     } catch (error) {
       fail(req, res, error);
     }
@@ -182,26 +216,51 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
   const server: Server = s.tls
     ? createHttpsServer({ ...options, ...s.tls }, listener)
     : createHttpServer(options, listener);
-  server.keepAliveTimeout = s.keepAliveTimeout;
-  // A client that stops reading its response is cut off too (requestTimeout only covers sending the request). Kept
-  // longer than requestTimeout so that a slow request gets its 408 rather than a silent close.
-  server.timeout = 2 * s.requestTimeout;
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
-    answerClientError(error, socket, logger, metrics, answerEarly),
-  );
-  // An Expect other than 100-continue: Node would answer 417 with no body; this listener replaces that answer.
-  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-    res.setHeader('Connection', 'close');
-    lingerOnClose(req.socket);
-    writeError(res, new HttpError('expectation_failed', 'the only Expect this server supports is 100-continue'));
-    metrics.rejected(417);
-    logger.debug({ status: 417 }, 'client error: unsupported Expect');
-  });
+  const metricsServer = metricsApp ? createHttpServer(options, metricsListener) : undefined;
+  for (const each of metricsServer ? [server, metricsServer] : [server]) {
+    each.keepAliveTimeout = s.keepAliveTimeout;
+    // A client that stops reading its response is cut off too (requestTimeout only covers sending the request). Kept
+    // longer than requestTimeout so that a slow request gets its 408 rather than a silent close.
+    each.timeout = 2 * s.requestTimeout;
+    each.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
+      answerClientError(error, socket, logger, metrics, answerEarly),
+    );
+    // An Expect other than 100-continue: Node would answer 417 with no body; this listener replaces that answer.
+    each.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+      res.setHeader('Connection', 'close');
+      lingerOnClose(req.socket);
+      writeError(res, new HttpError('expectation_failed', 'the only Expect this server supports is 100-continue'));
+      metrics.rejected(417);
+      logger.debug({ status: 417 }, 'client error: unsupported Expect');
+    });
+  }
+
+  /**
+   * Stops accepting, but leaves the kept-alive connections open for a moment: a request already on its way on one of
+   * them gets its answer (with Connection: close) instead of a reset. (http.Server#close would close the idle ones at
+   * once.) Busy connections close after their response; what is left is cut after the shutdown timeout.
+   */
+  const closeGracefully = (each: Server): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const deadline = setTimeout(() => {
+        logger.warn({ inFlight: inFlight.size }, 'shutdown timeout: closing the remaining connections');
+        each.closeAllConnections();
+      }, s.shutdownTimeout);
+      deadline.unref();
+      const grace = setTimeout(() => each.closeIdleConnections(), Math.min(IDLE_CLOSE_GRACE_MS, s.keepAliveTimeout));
+      // Called with an error when the server never listened (a metrics server nobody started): closed all the same.
+      netServerClose.call(each, () => {
+        clearTimeout(deadline);
+        clearTimeout(grace);
+        resolve();
+      });
+    });
 
   let closing: Promise<void> | undefined;
   return {
     server,
     listener,
+    ...(metricsServer ? { metricsServer } : {}),
     metrics,
     get ready() {
       return !state.draining;
@@ -215,22 +274,7 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
           await new Promise((resolve) => setTimeout(resolve, s.shutdownDelay));
         }
         logger.info({ inFlight: inFlight.size }, 'shutting down: draining in-flight requests');
-        await new Promise<void>((resolve) => {
-          const deadline = setTimeout(() => {
-            logger.warn({ inFlight: inFlight.size }, 'shutdown timeout: closing the remaining connections');
-            server.closeAllConnections();
-          }, s.shutdownTimeout);
-          deadline.unref();
-          // Stop accepting connections, but leave the kept-alive ones open for a moment: a request already on its
-          // way on one of them gets its answer (with Connection: close) instead of a reset. (http.Server#close would
-          // close the idle ones at once.) Busy connections close after their response.
-          const grace = setTimeout(() => server.closeIdleConnections(), Math.min(IDLE_CLOSE_GRACE_MS, s.keepAliveTimeout));
-          netServerClose.call(server, () => {
-            clearTimeout(deadline);
-            clearTimeout(grace);
-            resolve();
-          });
-        });
+        await Promise.all((metricsServer ? [server, metricsServer] : [server]).map(closeGracefully));
       })();
       return closing;
     },

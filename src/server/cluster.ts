@@ -75,18 +75,26 @@ export async function runPrimary(config: ServeConfig, logger: Logger, stderr: (t
     process.on('SIGHUP', forwardHangUp);
 
     let announced = false;
+    // A worker listens on the codec port, then on the metrics port when there is one; it has started once it listens
+    // on all of them (one that fails on the metrics port has never started: see 'exit').
+    const ports = config.separateMetrics ? 2 : 1;
+    const listened = new Map<number, number>();
+    const urls: { url?: string; metricsUrl?: string } = {};
     cluster.on('listening', (worker, address) => {
+      const count = (listened.get(worker.id) ?? 0) + 1;
+      listened.set(worker.id, count);
+      const host = address.addressType === 6 ? `[${address.address}]` : address.address;
+      if (count === 1) urls.url ??= `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
+      else urls.metricsUrl ??= `http://${host}:${address.port}`;
+      if (count < ports) return;
       listening.add(worker.id);
       if (!announced && listening.size === config.workers) {
         announced = true;
-        const host = address.addressType === 6 ? `[${address.address}]` : address.address;
-        logger.info(
-          { url: `${config.tls ? 'https' : 'http'}://${host}:${address.port}`, workers: config.workers },
-          'codec server listening',
-        );
+        logger.info({ ...urls, workers: config.workers }, 'codec server listening');
       }
     });
     cluster.on('exit', (worker, code, signal) => {
+      listened.delete(worker.id);
       const started = listening.delete(worker.id);
       if (stopping) return checkDone();
       if (!started) {

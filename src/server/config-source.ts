@@ -6,6 +6,7 @@ import { parseBoolean, parseDuration, parseInteger, parseSize } from './units.js
 export const SERVE_ENV = {
   host: 'TEMPORAL_CODEC_HOST',
   port: 'TEMPORAL_CODEC_PORT',
+  metricsPort: 'TEMPORAL_CODEC_METRICS_PORT',
   corsOrigins: 'TEMPORAL_CODEC_CORS_ORIGINS',
   corsMaxAge: 'TEMPORAL_CODEC_CORS_MAX_AGE',
   bodyLimit: 'TEMPORAL_CODEC_BODY_LIMIT',

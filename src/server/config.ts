@@ -52,12 +52,19 @@ export interface ServerSettings {
   shutdownTimeout: number;
   /** PEM certificate chain and key: serve https. */
   tls?: { cert: Buffer; key: Buffer };
+  /**
+   * Serve `/metrics` on a separate plain-http server (`CodecServer.metricsServer`, on `--metrics-port`) and answer it
+   * with a 404 on the codec port, which browsers reach. Default false.
+   */
+  separateMetrics: boolean;
 }
 
 /** The whole configuration of `temporal-codec serve`. */
 export interface ServeConfig extends ServerSettings {
   host: string;
   port: number;
+  /** The port of the metrics server, on `host`; set exactly when `separateMetrics` is. */
+  metricsPort?: number;
   logLevel: LogLevel;
   /** Processes serving requests; 1 runs in the process itself, more use node:cluster. */
   workers: number;
@@ -91,6 +98,7 @@ export const DEFAULT_SETTINGS: Readonly<ServerSettings> = Object.freeze({
   // Orchestrators send SIGKILL 10 s after SIGTERM (Docker, and Kubernetes' grace period is 30 s): stay under 10.
   shutdownDelay: 0,
   shutdownTimeout: 8_000,
+  separateMetrics: false,
 });
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -139,6 +147,13 @@ export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig 
 
   const host = reader.given('host')?.text.trim() || DEFAULT_HOST;
   const port = reader.integer('port', DEFAULT_PORT, 0, 65535, 'a port number from 0 to 65535');
+  const metricsGiven = reader.given('metricsPort');
+  const metricsPort = metricsGiven
+    ? reader.integer('metricsPort', 0, 0, 65535, 'a port number from 0 to 65535')
+    : undefined;
+  if (metricsGiven && metricsPort !== 0 && metricsPort === port) {
+    problems.push(`${metricsGiven.source} is ${metricsPort}, the codec port too: give the metrics server a port of its own`);
+  }
   const corsOrigins = reader.corsOrigins();
   const corsMaxAge = reader.integer('corsMaxAge', D.corsMaxAge, 0, 86_400, 'a number of seconds up to 86400');
   const bodyLimit = reader.size('bodyLimit', D.bodyLimit);
@@ -237,6 +252,8 @@ export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig 
     shutdownDelay,
     shutdownTimeout,
     ...(tls ? { tls } : {}),
+    separateMetrics: metricsPort !== undefined,
+    ...(metricsPort !== undefined ? { metricsPort } : {}),
     logLevel,
     workers,
     allowUnauthenticated,

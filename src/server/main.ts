@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream, Logger } from 'pino';
 import { KeyConfigError, type KeyRing } from '../index.js';
@@ -62,29 +63,27 @@ async function runWorker(loaded: LoadedServeConfig, logger: Logger, stderr: (tex
     metrics,
     ...(cluster.isWorker ? { metricsText: askPrimaryForMetrics } : {}),
   });
-  const { server } = codecServer;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  } catch (error) {
-    const message = `cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`;
-    logger.fatal({ code: (error as NodeJS.ErrnoException).code }, message);
-    // In a worker the primary reports it; disconnecting lets the worker exit with this code.
-    if (cluster.isWorker) cluster.worker?.disconnect();
-    else stderr(`temporal-codec: ${message}\n`);
-    return 1;
+  const { server, metricsServer } = codecServer;
+  const listeners: [Server, number][] = [[server, config.port]];
+  if (metricsServer) listeners.push([metricsServer, config.metricsPort ?? 0]);
+  for (const [each, port] of listeners) {
+    try {
+      await listen(each, port, config.host);
+    } catch (error) {
+      const message = `cannot listen on ${config.host}:${port}: ${(error as Error).message}`;
+      logger.fatal({ code: (error as NodeJS.ErrnoException).code }, message);
+      for (const [other] of listeners) other.close();
+      // In a worker the primary reports it; disconnecting lets the worker exit with this code.
+      if (cluster.isWorker) cluster.worker?.disconnect();
+      else stderr(`temporal-codec: ${message}\n`);
+      return 1;
+    }
   }
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
+  const url = urlOf(server, config.tls ? 'https' : 'http');
   logger.info(
     {
       url,
+      ...(metricsServer ? { metricsUrl: urlOf(metricsServer, 'http') } : {}),
       ...(cluster.isWorker ? { worker: cluster.worker?.id } : {}),
       encryption: keyRing !== undefined,
       compression: config.codec.enableCompression,
@@ -115,6 +114,23 @@ async function runWorker(loaded: LoadedServeConfig, logger: Logger, stderr: (tex
   // A worker's IPC channel would keep it alive; Node's cluster module exits a worker whose primary went away.
   if (cluster.isWorker) cluster.worker?.disconnect();
   return 0;
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** The URL a listening server is reached at (the port it got, when asked for 0). */
+function urlOf(server: Server, scheme: 'http' | 'https'): string {
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `${scheme}://${host}:${address.port}`;
 }
 
 /**

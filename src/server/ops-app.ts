@@ -4,9 +4,15 @@ import { HttpError } from './errors.js';
 
 export interface OpsAppOptions {
   isReady: () => boolean;
-  metricsText: () => Promise<string>;
+  /** The text of `/metrics`; absent when another listener serves it (`--metrics-port`): `/metrics` is then a 404. */
+  metricsText?: () => Promise<string>;
   metricsContentType: string;
   fail: (req: IncomingMessage, res: ServerResponse, error: unknown) => void;
+  /**
+   * `codec` (default): the app behind the codec server's listener, with the 405/404 answers of the codec paths.
+   * `metrics`: the app of the metrics listener, which serves the three GET routes and nothing else.
+   */
+  listener?: 'codec' | 'metrics';
 }
 
 // Only the last path segment selects a codec route, as for POST (see routes.ts).
@@ -20,6 +26,8 @@ const OPS_ALLOW = 'GET, HEAD';
  * and CORS have already run in the server's listener.
  */
 export function createOpsApp(options: OpsAppOptions): Express {
+  const { metricsText } = options;
+  const codecListener = (options.listener ?? 'codec') === 'codec';
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -32,34 +40,43 @@ export function createOpsApp(options: OpsAppOptions): Express {
     if (options.isReady()) sendJson(res, 200, { status: 'ready' });
     else sendJson(res, 503, { status: 'shutting down' }, 'Service Unavailable: shutting down');
   });
-  app.get('/metrics', async (_req, res) => {
-    const text = await options.metricsText();
-    res.setHeader('Content-Type', options.metricsContentType);
-    res.setHeader('Cache-Control', 'no-store');
-    res.end(text);
-  });
-  for (const path of ['/livez', '/readyz', '/metrics']) app.all(path, methodNotAllowed(OPS_ALLOW));
+  if (metricsText) {
+    app.get('/metrics', async (_req, res) => {
+      const text = await metricsText();
+      res.setHeader('Content-Type', options.metricsContentType);
+      res.setHeader('Cache-Control', 'no-store');
+      res.end(text);
+    });
+    app.all('/metrics', methodNotAllowed(OPS_ALLOW));
+  } else {
+    app.all('/metrics', () => {
+      throw new HttpError('not_found', 'metrics are served on the metrics port (--metrics-port), not on this one');
+    });
+  }
+  for (const path of ['/livez', '/readyz']) app.all(path, methodNotAllowed(OPS_ALLOW));
 
-  // A preflight from an origin outside the allow-list reaches here with no CORS grant: the browser will refuse.
-  app.options(CODEC_PATH, (_req, res) => {
-    res.setHeader('Allow', CODEC_ALLOW);
-    res.statusCode = 204;
-    res.setHeader('Content-Length', '0');
-    res.end();
-  });
-  app.all(CODEC_PATH, methodNotAllowed(CODEC_ALLOW));
-  app.all(DOWNLOAD_PATH, () => {
-    throw new HttpError(
-      'download_not_supported',
-      'this codec server does not serve external-storage downloads (/download); payloads stored outside Temporal ' +
-        'cannot be fetched through it',
-    );
-  });
+  if (codecListener) {
+    // A preflight from an origin outside the allow-list reaches here with no CORS grant: the browser will refuse.
+    app.options(CODEC_PATH, (_req, res) => {
+      res.setHeader('Allow', CODEC_ALLOW);
+      res.statusCode = 204;
+      res.setHeader('Content-Length', '0');
+      res.end();
+    });
+    app.all(CODEC_PATH, methodNotAllowed(CODEC_ALLOW));
+    app.all(DOWNLOAD_PATH, () => {
+      throw new HttpError(
+        'download_not_supported',
+        'this codec server does not serve external-storage downloads (/download); payloads stored outside Temporal ' +
+          'cannot be fetched through it',
+      );
+    });
+  }
+  const notFound = codecListener
+    ? 'no such endpoint: the codec server serves POST <prefix>/encode and POST <prefix>/decode'
+    : 'no such endpoint: the metrics port serves GET /livez, /readyz and /metrics';
   app.use(() => {
-    throw new HttpError(
-      'not_found',
-      'no such endpoint: the codec server serves POST <prefix>/encode and POST <prefix>/decode',
-    );
+    throw new HttpError('not_found', notFound);
   });
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => options.fail(req, res, error));
   return app;

@@ -4,6 +4,8 @@
  * probes are sent to a server started in process, and ports, paths, the keys directory and the worker count must agree.
  */
 import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -171,31 +173,44 @@ describe('the Kubernetes manifests', () => {
     }
   });
 
-  it('probe /livez and /readyz on the port the server listens on, and the server answers them', async () => {
+  it('probe /livez and /readyz on the metrics port, serve /metrics only there, and the server answers them', async () => {
     const { config } = current();
     expect(config.port).toBe(Number(env[SERVE_ENV.port] ?? DEFAULT_PORT));
     const http = container.ports.find((p: { name: string }) => p.name === 'http');
     expect(http.containerPort).toBe(config.port);
+    // /metrics names namespaces and key ids: not on the port the Service (and so the ingress) exposes.
+    expect(config.separateMetrics).toBe(true);
+    const metricsPort = container.ports.find((p: { name: string }) => p.name === 'metrics');
+    expect(metricsPort.containerPort).toBe(config.metricsPort);
+    expect(Number(deployment.spec.template.metadata.annotations['prometheus.io/port'])).toBe(config.metricsPort);
+    expect(matchRoute(deployment.spec.template.metadata.annotations['prometheus.io/path']).name).toBe('metrics');
     // Readiness, not liveness, reports a draining server: a liveness probe on /readyz would restart pods mid-drain.
     const probes = { livenessProbe: 'livez', readinessProbe: 'readyz', startupProbe: 'livez' } as const;
     const server = createCodecServer(config, {
       logger: createLogger('silent'),
       codecsFor: buildCodecSet(config.codec, current().keyRing, config.namespaceKeys).codecsFor,
     });
-    await new Promise<void>((resolve) => server.server.listen(0, '127.0.0.1', resolve));
+    const listen = (each: Server) =>
+      new Promise<number>((resolve) => each.listen(0, '127.0.0.1', () => resolve((each.address() as AddressInfo).port)));
+    const ports = { [config.port]: await listen(server.server), [config.metricsPort!]: await listen(server.metricsServer!) };
     try {
-      const port = (server.server.address() as { port: number }).port;
       for (const [probe, route] of Object.entries(probes)) {
         const { path, port: probePort, scheme } = container[probe].httpGet;
         expect(matchRoute(path).name, `${probe} ${path}`).toBe(route);
-        // A server given --tls-cert/--tls-key speaks only https: a plain-http probe would fail and restart the pod.
-        expect(scheme ?? 'HTTP', `${probe} scheme`).toBe(config.tls ? 'HTTPS' : 'HTTP');
-        expect(portNumber(probePort), `${probe} port`).toBe(config.port);
-        expect((await call(port, { method: 'GET', path })).status, `${probe} GET ${path}`).toBe(200);
+        const target = portNumber(probePort);
+        expect([config.port, config.metricsPort], `${probe} port`).toContain(target);
+        // A server given --tls-cert/--tls-key speaks only https on the codec port; the metrics port is plain http.
+        const https = target === config.port && config.tls !== undefined;
+        expect(scheme ?? 'HTTP', `${probe} scheme`).toBe(https ? 'HTTPS' : 'HTTP');
+        if (!https) expect((await call(ports[target]!, { method: 'GET', path })).status, `${probe} GET ${path}`).toBe(200);
       }
+      expect((await call(ports[config.metricsPort!]!, { method: 'GET', path: '/metrics' })).status).toBe(200);
+      if (!config.tls) expect((await call(ports[config.port]!, { method: 'GET', path: '/metrics' })).status).toBe(404);
     } finally {
-      server.server.closeAllConnections();
-      server.server.close();
+      for (const each of [server.server, server.metricsServer!]) {
+        each.closeAllConnections();
+        each.close();
+      }
     }
   });
 

@@ -238,6 +238,27 @@ describe('usage problems (a malformed value) and configuration that cannot run',
 });
 
 describe('headers and request timeouts', () => {
+  it('serves metrics on a port of their own with --metrics-port or its variable, and on the codec port without', () => {
+    expect(loadServeConfig({}, ENV).config).toMatchObject({ separateMetrics: false });
+    expect(loadServeConfig({}, ENV).config.metricsPort).toBeUndefined();
+    expect(loadServeConfig({ metricsPort: '9464' }, ENV).config).toMatchObject({ separateMetrics: true, metricsPort: 9464 });
+    const fromEnv = loadServeConfig({}, { ...ENV, TEMPORAL_CODEC_METRICS_PORT: '0' }).config;
+    expect(fromEnv).toMatchObject({ separateMetrics: true, metricsPort: 0 });
+    expect(loadServeConfig({ metricsPort: '9464' }, { ...ENV, TEMPORAL_CODEC_METRICS_PORT: '9999' }).config.metricsPort).toBe(9464);
+
+    const malformed = errorOf({ metricsPort: 'metrics' });
+    expect(malformed?.usage).toBe(true);
+    expect(malformed?.problems).toEqual(['--metrics-port must be a port number from 0 to 65535']);
+    expect(errorOf({}, { ...ENV, TEMPORAL_CODEC_METRICS_PORT: '70000' })?.problems).toEqual([
+      'TEMPORAL_CODEC_METRICS_PORT must be a port number from 0 to 65535',
+    ]);
+    const same = errorOf({ port: '9000', metricsPort: '9000' });
+    expect(same?.usage).toBe(false);
+    expect(same?.problems).toEqual(['--metrics-port is 9000, the codec port too: give the metrics server a port of its own']);
+    // Both 0: two free ports, never the same one.
+    expect(loadServeConfig({ port: '0', metricsPort: '0' }, ENV).config.separateMetrics).toBe(true);
+  });
+
   it('lowers the default headers timeout to a shorter request timeout', () => {
     expect(loadServeConfig({ requestTimeout: '2s' }, ENV).config).toMatchObject({ headersTimeout: 2000, requestTimeout: 2000 });
     expect(loadServeConfig({}, { ...ENV, TEMPORAL_CODEC_REQUEST_TIMEOUT: '1500' }).config).toMatchObject({

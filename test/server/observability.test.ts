@@ -1,6 +1,9 @@
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncryptionCodec, KeyRing } from '../../src/index.js';
 import {
+  call,
+  type CallOptions,
   jsonPayload,
   KEY_DEFAULT,
   KEY_OLD,
@@ -194,6 +197,78 @@ describe('metrics', () => {
       expect(text).not.toContain('tenant-42');
     } finally {
       await fallbackServer.close();
+    }
+  });
+});
+
+describe('metrics on a port of their own (separateMetrics, serve --metrics-port)', () => {
+  let server: TestServer;
+  let metricsPort: number;
+  const onMetricsPort = (options: CallOptions) => call(metricsPort, { agent: false, ...options });
+  beforeAll(async () => {
+    server = await startServer({ separateMetrics: true, corsOrigins: ['http://localhost:8233'] });
+    const metricsServer = server.codecServer.metricsServer!;
+    await new Promise<void>((resolve) => metricsServer.listen(0, '127.0.0.1', resolve));
+    metricsPort = (metricsServer.address() as AddressInfo).port;
+  });
+  afterAll(() => server.close());
+
+  it('serve /metrics, /livez and /readyz there, and /metrics no longer on the codec port', async () => {
+    await postJson(server, '/decode', { payloads: [payloadJson(jsonPayload({ n: 1 }))] }, { 'X-Namespace': 'billing' });
+    await tick();
+    const scraped = await onMetricsPort({ method: 'GET', path: '/metrics' });
+    expect(scraped.status).toBe(200);
+    expect(scraped.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    // One registry: the codec port's requests are counted, and the metrics port's own requests too.
+    expect(scraped.text).toContain('temporal_codec_payloads_total{operation="decode",namespace="billing",key_id="none"} 1');
+    expect((await onMetricsPort({ method: 'GET', path: '/livez' })).json()).toEqual({ status: 'ok' });
+    expect((await onMetricsPort({ method: 'GET', path: '/readyz' })).status).toBe(200);
+
+    const hidden = await server.call({ method: 'GET', path: '/metrics' });
+    expect(hidden.status).toBe(404);
+    expect(hidden.json().error.message).toContain('--metrics-port');
+    expect(hidden.text).not.toContain('temporal_codec');
+    // Health stays on the codec port, for probes that use it.
+    expect((await server.call({ method: 'GET', path: '/livez' })).status).toBe(200);
+  });
+
+  it('serve nothing else there: no codec routes, no CORS, unknown routes labelled unknown', async () => {
+    const origin = { Origin: 'http://localhost:8233', 'Content-Type': 'application/json' };
+    const body = JSON.stringify({ payloads: [payloadJson(jsonPayload({ n: 2 }))] });
+    const decode = await onMetricsPort({ method: 'POST', path: '/decode', headers: origin, body });
+    expect(decode.status).toBe(404);
+    expect(decode.json().error.message).toContain('the metrics port serves GET /livez, /readyz and /metrics');
+    expect(decode.headers['access-control-allow-origin']).toBeUndefined();
+    expect(decode.headers['x-request-id']).toBeDefined();
+    expect((await onMetricsPort({ method: 'POST', path: '/metrics' })).status).toBe(405);
+    await tick();
+    const text = (await onMetricsPort({ method: 'GET', path: '/metrics' })).text;
+    expect(text).toContain('temporal_codec_http_requests_total{route="unknown",status="404"} 1');
+    expect(text).not.toMatch(/route="decode",status="404"/);
+    expect(logLines(server).some((line) => line.route === 'unknown' && line.res?.statusCode === 404)).toBe(true);
+  });
+});
+
+describe('the metrics server at shutdown', () => {
+  it('answers /readyz with 503 while draining, then closes with the codec server', async () => {
+    const server = await startServer({ separateMetrics: true, shutdownDelay: 300 });
+    const metricsServer = server.codecServer.metricsServer!;
+    await new Promise<void>((resolve) => metricsServer.listen(0, '127.0.0.1', resolve));
+    const port = (metricsServer.address() as AddressInfo).port;
+    const closing = server.close();
+    const during = await call(port, { method: 'GET', path: '/readyz', agent: false });
+    expect(during.status).toBe(503);
+    await closing;
+    expect(metricsServer.listening).toBe(false);
+  });
+
+  it('is absent without separateMetrics, and /metrics is on the codec port', async () => {
+    const server = await startServer();
+    try {
+      expect(server.codecServer.metricsServer).toBeUndefined();
+      expect((await server.call({ method: 'GET', path: '/metrics' })).status).toBe(200);
+    } finally {
+      await server.close();
     }
   });
 });

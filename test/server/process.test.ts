@@ -16,12 +16,17 @@ function serve(args: string[], env: Record<string, string> = {}): Spawned {
 
 /** Waits for the "codec server listening" line and returns its port. */
 async function listening(server: Spawned): Promise<number> {
+  return Number(new URL((await listeningLine(server)).url).port);
+}
+
+/** Waits for the "codec server listening" line and returns it. */
+async function listeningLine(server: Spawned): Promise<{ url: string; metricsUrl?: string }> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     for (const line of server.stdout().split('\n')) {
       if (!line.startsWith('{')) continue;
       const entry = JSON.parse(line);
-      if (entry.msg === 'codec server listening') return Number(new URL(entry.url).port);
+      if (entry.msg === 'codec server listening') return entry;
     }
     if (server.child.exitCode !== null) throw new Error(`server exited: ${server.stderr()}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -122,6 +127,45 @@ describe('temporal-codec serve (spawned)', () => {
       const server = serve(['--port', String(port), '--workers', workers]);
       expect((await server.exited).code).toBe(1);
       expect(server.stdout()).toContain(`"msg":"cannot listen on 127.0.0.1:${port}:`);
+      expect(server.stderr()).toContain(
+        workers === '1'
+          ? `temporal-codec: cannot listen on 127.0.0.1:${port}: listen EADDRINUSE`
+          : 'temporal-codec: a worker exited with code 1 before listening; see the log',
+      );
+    } finally {
+      blocker.close();
+    }
+  }, 60_000);
+
+  it.each(['1', '2'])('with --metrics-port serves /metrics there and not on the codec port (--workers %s)', async (workers) => {
+    const server = serve(['--port', '0', '--metrics-port', '0', '--workers', workers]);
+    const line = await listeningLine(server);
+    const port = Number(new URL(line.url).port);
+    const metricsPort = Number(new URL(line.metricsUrl!).port);
+    expect(line.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(metricsPort).not.toBe(port);
+    for (let i = 0; i < 4; i++) {
+      const response = await call(port, { path: '/encode', headers: { 'Content-Type': 'application/json' }, body: encodeBody });
+      expect(response.status).toBe(200);
+    }
+    const metrics = await call(metricsPort, { method: 'GET', path: '/metrics' });
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toContain('temporal_codec_http_requests_total{route="encode",status="200"} 4');
+    expect((await call(port, { method: 'GET', path: '/metrics' })).status).toBe(404);
+    expect((await call(metricsPort, { method: 'GET', path: '/readyz' })).status).toBe(200);
+    server.child.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  }, 90_000);
+
+  it.each(['1', '2'])('exits 1 naming the port when the metrics port is taken (--workers %s)', async (workers) => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as AddressInfo;
+    try {
+      const server = serve(['--port', '0', '--metrics-port', String(port), '--workers', workers]);
+      expect((await server.exited).code).toBe(1);
+      expect(server.stdout()).toContain(`"msg":"cannot listen on 127.0.0.1:${port}:`);
+      expect(server.stdout()).not.toContain('"msg":"codec server listening"');
       expect(server.stderr()).toContain(
         workers === '1'
           ? `temporal-codec: cannot listen on 127.0.0.1:${port}: listen EADDRINUSE`
