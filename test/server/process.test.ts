@@ -119,14 +119,21 @@ describe('temporal-codec serve (spawned)', () => {
     expect(server.stderr()).toContain("unknown option '--no-such-flag'");
   }, 60_000);
 
-  it.each(['1', '2'])('exits 1 with a clear message when the port is taken (--workers %s)', async (workers) => {
+  it.each([
+    ['codec', '1'],
+    ['codec', '2'],
+    ['metrics', '1'],
+    ['metrics', '2'],
+  ] as const)('exits 1 with a clear message when the %s port is taken (--workers %s)', async (which, workers) => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const { port } = blocker.address() as AddressInfo;
     try {
-      const server = serve(['--port', String(port), '--workers', workers]);
+      const ports = which === 'codec' ? ['--port', String(port)] : ['--port', '0', '--metrics-port', String(port)];
+      const server = serve([...ports, '--workers', workers]);
       expect((await server.exited).code).toBe(1);
       expect(server.stdout()).toContain(`"msg":"cannot listen on 127.0.0.1:${port}:`);
+      expect(server.stdout()).not.toContain('"msg":"codec server listening"');
       expect(server.stderr()).toContain(
         workers === '1'
           ? `temporal-codec: cannot listen on 127.0.0.1:${port}: listen EADDRINUSE`
@@ -156,23 +163,4 @@ describe('temporal-codec serve (spawned)', () => {
     server.child.kill('SIGTERM');
     expect((await server.exited).code).toBe(0);
   }, 90_000);
-
-  it.each(['1', '2'])('exits 1 naming the port when the metrics port is taken (--workers %s)', async (workers) => {
-    const blocker = createServer();
-    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-    const { port } = blocker.address() as AddressInfo;
-    try {
-      const server = serve(['--port', '0', '--metrics-port', String(port), '--workers', workers]);
-      expect((await server.exited).code).toBe(1);
-      expect(server.stdout()).toContain(`"msg":"cannot listen on 127.0.0.1:${port}:`);
-      expect(server.stdout()).not.toContain('"msg":"codec server listening"');
-      expect(server.stderr()).toContain(
-        workers === '1'
-          ? `temporal-codec: cannot listen on 127.0.0.1:${port}: listen EADDRINUSE`
-          : 'temporal-codec: a worker exited with code 1 before listening; see the log',
-      );
-    } finally {
-      blocker.close();
-    }
-  }, 60_000);
 });
