@@ -46,9 +46,9 @@ import {
   type Contender,
   interleave,
   mbPerSecond,
+  median,
   opsPerSecond,
   pairedRatio,
-  median,
   repeat,
   repeatAsync,
 } from './lib/timing.js';
@@ -317,7 +317,7 @@ function measureRuns(): { rows: Row[]; runs: Row[][] } {
       median(same.map(pick).filter((value): value is number => value !== undefined));
     const ratios = same.map((row) => row.ratio);
     const ratio = median(ratios);
-    const row: Row = {
+    return {
       ...first,
       libraryNs: of((r) => r.libraryNs),
       rawNs: of((r) => r.rawNs),
@@ -326,8 +326,7 @@ function measureRuns(): { rows: Row[]; runs: Row[][] } {
       ...(first.rawZlibNs !== undefined ? { rawZlibNs: of((r) => r.rawZlibNs), ratioZlib: of((r) => r.ratioZlib) } : {}),
       ...judge(first.size, ratio),
       ratioRange: [Math.min(...ratios), Math.max(...ratios)],
-    };
-    return row;
+    } satisfies Row;
   });
   return { rows, runs };
 }
