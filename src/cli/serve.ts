@@ -60,7 +60,7 @@ Examples:
 const OPTIONS: readonly (readonly [flags: string, description: string, variable: string])[] = [
   ['--host <address>', `address to listen on; default ${DEFAULT_HOST}`, SERVE_ENV.host],
   ['--port <number>', `port to listen on; default ${DEFAULT_PORT}, 0 picks a free one`, SERVE_ENV.port],
-  ['--metrics-port <number>', 'serve GET /metrics, /livez and /readyz on this port too (plain http, same host), and not /metrics on --port; default none', SERVE_ENV.metricsPort],
+  ['--metrics-port <number>', 'serve GET /metrics, /livez and /readyz on this port too (plain http, same host), and not /metrics on --port; 0 picks a free one; default none', SERVE_ENV.metricsPort],
   ['--cors-origins <list>', 'comma-separated exact origins of the Web UI (https://temporal.example.com); default none', SERVE_ENV.corsOrigins],
   ['--cors-max-age <seconds>', 'how long browsers may cache a preflight; default 7200', SERVE_ENV.corsMaxAge],
   ['--body-limit <size>', 'largest request body; default 4MiB', SERVE_ENV.bodyLimit],

@@ -30,7 +30,7 @@ import { ServerMetrics } from './metrics.js';
 import { createOpsApp } from './ops-app.js';
 import { isCodecRoute, matchRoute, type RouteMatch } from './routes.js';
 
-/** What the metrics listener labels any request but its three routes with. */
+/** The route of a request neither listener serves: the metrics label of anything the client makes up. */
 const UNKNOWN_ROUTE: RouteMatch = { name: 'unknown' };
 
 /** What a codec server is built from besides its settings. */
@@ -180,7 +180,9 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
   };
 
   const listener: RequestListener = (req, res) => {
-    const route = matchRoute(req.url ?? '/');
+    const matched = matchRoute(req.url ?? '/');
+    // With a metrics server, /metrics is unknown here: a caller of the public port cannot add to its series.
+    const route = s.separateMetrics && matched.name === 'metrics' ? UNKNOWN_ROUTE : matched;
     const context = begin(req, res, route, isCodecRoute(route.name) ? namespaceOf(req, route) : undefined);
     if (!context) return;
     try {
@@ -243,7 +245,8 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
   const closeGracefully = (each: Server): Promise<void> =>
     new Promise<void>((resolve) => {
       const deadline = setTimeout(() => {
-        logger.warn({ inFlight: inFlight.size }, 'shutdown timeout: closing the remaining connections');
+        const listener = each === server ? 'codec' : 'metrics';
+        logger.warn({ listener, inFlight: inFlight.size }, 'shutdown timeout: closing the remaining connections');
         each.closeAllConnections();
       }, s.shutdownTimeout);
       deadline.unref();

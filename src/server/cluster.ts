@@ -100,7 +100,8 @@ export async function runPrimary(config: ServeConfig, logger: Logger, stderr: (t
       if (!started) {
         // It never listened (port taken, bad certificate): every other worker would fail the same way.
         failed = true;
-        stderr(`temporal-codec: a worker exited with code ${code} before listening; see the log\n`);
+        const where = ports > 1 ? ' on both its ports' : '';
+        stderr(`temporal-codec: a worker exited with code ${code} before listening${where}; see the log\n`);
         logger.fatal({ worker: worker.id, code, signal }, 'worker failed to start');
         return stop('worker failed to start');
       }

@@ -146,12 +146,14 @@ export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig 
   const D = DEFAULT_SETTINGS;
 
   const host = reader.given('host')?.text.trim() || DEFAULT_HOST;
+  const beforePort = problems.length;
   const port = reader.integer('port', DEFAULT_PORT, 0, 65535, 'a port number from 0 to 65535');
+  const portParsed = problems.length === beforePort;
   const metricsGiven = reader.given('metricsPort');
   const metricsPort = metricsGiven
     ? reader.integer('metricsPort', 0, 0, 65535, 'a port number from 0 to 65535')
     : undefined;
-  if (metricsGiven && metricsPort !== 0 && metricsPort === port) {
+  if (metricsGiven && portParsed && metricsPort !== 0 && metricsPort === port) {
     problems.push(`${metricsGiven.source} is ${metricsPort}, the codec port too: give the metrics server a port of its own`);
   }
   const corsOrigins = reader.corsOrigins();

@@ -4,7 +4,7 @@ import { HttpError } from './errors.js';
 
 export interface OpsAppOptions {
   isReady: () => boolean;
-  /** The text of `/metrics`; absent when another listener serves it (`--metrics-port`): `/metrics` is then a 404. */
+  /** The text of `/metrics`; absent when another listener serves it (`--metrics-port`): `/metrics` is then unknown. */
   metricsText?: () => Promise<string>;
   metricsContentType: string;
   fail: (req: IncomingMessage, res: ServerResponse, error: unknown) => void;
@@ -40,6 +40,7 @@ export function createOpsApp(options: OpsAppOptions): Express {
     if (options.isReady()) sendJson(res, 200, { status: 'ready' });
     else sendJson(res, 503, { status: 'shutting down' }, 'Service Unavailable: shutting down');
   });
+  // Without metricsText, /metrics is not here at all: the generic 404, which does not tell the metrics port exists.
   if (metricsText) {
     app.get('/metrics', async (_req, res) => {
       const text = await metricsText();
@@ -47,13 +48,10 @@ export function createOpsApp(options: OpsAppOptions): Express {
       res.setHeader('Cache-Control', 'no-store');
       res.end(text);
     });
-    app.all('/metrics', methodNotAllowed(OPS_ALLOW));
-  } else {
-    app.all('/metrics', () => {
-      throw new HttpError('not_found', 'metrics are served on the metrics port (--metrics-port), not on this one');
-    });
   }
-  for (const path of ['/livez', '/readyz']) app.all(path, methodNotAllowed(OPS_ALLOW));
+  for (const path of metricsText ? ['/livez', '/readyz', '/metrics'] : ['/livez', '/readyz']) {
+    app.all(path, methodNotAllowed(OPS_ALLOW));
+  }
 
   if (codecListener) {
     // A preflight from an origin outside the allow-list reaches here with no CORS grant: the browser will refuse.

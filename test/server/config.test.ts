@@ -255,6 +255,8 @@ describe('headers and request timeouts', () => {
     const same = errorOf({ port: '9000', metricsPort: '9000' });
     expect(same?.usage).toBe(false);
     expect(same?.problems).toEqual(['--metrics-port is 9000, the codec port too: give the metrics server a port of its own']);
+    // A malformed --port is reported alone, not also as the metrics port's twin.
+    expect(errorOf({ port: 'abc', metricsPort: '8888' })?.problems).toEqual(['--port must be a port number from 0 to 65535']);
     // Both 0: two free ports, never the same one.
     expect(loadServeConfig({ port: '0', metricsPort: '0' }, ENV).config.separateMetrics).toBe(true);
   });

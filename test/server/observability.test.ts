@@ -226,13 +226,26 @@ describe('metrics on a port of their own (separateMetrics, serve --metrics-port)
 
     const hidden = await server.call({ method: 'GET', path: '/metrics' });
     expect(hidden.status).toBe(404);
-    expect(hidden.json().error.message).toContain('--metrics-port');
+    // The 404 of any unknown path: nothing says where metrics are, and no series of route "metrics" grows.
+    expect(hidden.json().error.message).toBe(
+      'no such endpoint: the codec server serves POST <prefix>/encode and POST <prefix>/decode',
+    );
     expect(hidden.text).not.toContain('temporal_codec');
+    expect((await server.call({ method: 'POST', path: '/metrics' })).status).toBe(404);
+    await tick();
+    const after = (await onMetricsPort({ method: 'GET', path: '/metrics' })).text;
+    expect(after).not.toContain('temporal_codec_http_requests_total{route="metrics",status="404"}');
+    expect(after).toContain('temporal_codec_http_requests_total{route="unknown",status="404"} 2');
     // Health stays on the codec port, for probes that use it.
     expect((await server.call({ method: 'GET', path: '/livez' })).status).toBe(200);
   });
 
   it('serve nothing else there: no codec routes, no CORS, unknown routes labelled unknown', async () => {
+    const unknown404 = async () => {
+      const text = (await onMetricsPort({ method: 'GET', path: '/metrics' })).text;
+      return Number(/temporal_codec_http_requests_total\{route="unknown",status="404"\} (\d+)/.exec(text)?.[1] ?? 0);
+    };
+    const before = await unknown404();
     const origin = { Origin: 'http://localhost:8233', 'Content-Type': 'application/json' };
     const body = JSON.stringify({ payloads: [payloadJson(jsonPayload({ n: 2 }))] });
     const decode = await onMetricsPort({ method: 'POST', path: '/decode', headers: origin, body });
@@ -242,8 +255,8 @@ describe('metrics on a port of their own (separateMetrics, serve --metrics-port)
     expect(decode.headers['x-request-id']).toBeDefined();
     expect((await onMetricsPort({ method: 'POST', path: '/metrics' })).status).toBe(405);
     await tick();
+    expect(await unknown404()).toBe(before + 1);
     const text = (await onMetricsPort({ method: 'GET', path: '/metrics' })).text;
-    expect(text).toContain('temporal_codec_http_requests_total{route="unknown",status="404"} 1');
     expect(text).not.toMatch(/route="decode",status="404"/);
     expect(logLines(server).some((line) => line.route === 'unknown' && line.res?.statusCode === 404)).toBe(true);
   });

@@ -137,7 +137,7 @@ describe('temporal-codec serve (spawned)', () => {
       expect(server.stderr()).toContain(
         workers === '1'
           ? `temporal-codec: cannot listen on 127.0.0.1:${port}: listen EADDRINUSE`
-          : 'temporal-codec: a worker exited with code 1 before listening; see the log',
+          : `temporal-codec: a worker exited with code 1 before listening${which === 'metrics' ? ' on both its ports' : ''}; see the log`,
       );
     } finally {
       blocker.close();
