@@ -1,10 +1,10 @@
-import { type FSWatcher, watch } from 'node:fs';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { KeyConfigError, type KeyRing, loadKeyRing } from '../index.js';
 import { resolveActiveKeyId } from '../keys/active-key-id-file.js';
 import type { CodecsLookup } from './codec-route.js';
 import type { CodecSet } from './namespaces.js';
+import { watchDir } from './watch-dir.js';
 
 /** Where the server's keys come from; read at start-up and again at every reload. */
 export interface KeySource {
@@ -56,10 +56,7 @@ export class KeyReloader {
   #current: CodecSet & { keyRing: KeyRing };
   readonly #options: KeyReloaderOptions;
   readonly #reloads: Counter<'outcome'>;
-  #watcher: FSWatcher | undefined;
-  #debounce: NodeJS.Timeout | undefined;
-  #poll: NodeJS.Timeout | undefined;
-  #watching = false;
+  #stopWatching: (() => void) | undefined;
   #lastRejection = '';
 
   constructor(options: KeyReloaderOptions) {
@@ -130,45 +127,16 @@ export class KeyReloader {
 
   /** Reloads when files in the keys directory change (debounced), and polls as a fallback. */
   watch(): void {
-    const { keysDir, debounceMs = 500, pollMs = 30_000, logger } = this.#options;
-    if (keysDir === undefined || this.#watching) return;
-    this.#watching = true;
-    const schedule = (): void => {
-      clearTimeout(this.#debounce);
-      this.#debounce = setTimeout(() => this.reload('keys directory changed'), debounceMs);
-      this.#debounce.unref();
-    };
-    const startWatching = (): void => {
-      try {
-        // Kubernetes swaps the `..data` symlink in this directory: a rename event here, whatever changed inside.
-        this.#watcher = watch(keysDir, { persistent: false }, schedule);
-        this.#watcher.on('error', (error) => {
-          logger.warn({ keysDir, code: (error as NodeJS.ErrnoException).code }, 'keys directory watch failed; polling');
-          this.#watcher?.close();
-          this.#watcher = undefined;
-        });
-      } catch (error) {
-        logger.warn({ keysDir, code: (error as NodeJS.ErrnoException).code }, 'cannot watch the keys directory; polling');
-      }
-    };
-    startWatching();
-    if (pollMs > 0) {
-      this.#poll = setInterval(() => {
-        if (!this.#watcher) startWatching();
-        this.reload('poll');
-      }, pollMs);
-      this.#poll.unref();
-    }
+    const { keysDir, debounceMs, pollMs, logger } = this.#options;
+    if (keysDir === undefined || this.#stopWatching) return;
+    const options = { what: 'keys directory', logger, debounceMs, pollMs };
+    this.#stopWatching = watchDir(keysDir, options, (trigger) => this.reload(trigger));
   }
 
   /** Stops watching. */
   close(): void {
-    clearTimeout(this.#debounce);
-    clearInterval(this.#poll);
-    this.#poll = undefined;
-    this.#watching = false;
-    this.#watcher?.close();
-    this.#watcher = undefined;
+    this.#stopWatching?.();
+    this.#stopWatching = undefined;
   }
 
   #count(outcome: ReloadOutcome): void {
