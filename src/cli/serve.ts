@@ -31,6 +31,8 @@ Authentication (required off loopback; a request with no namespace is for namesp
   --auth-tokens-file FILE        static bearer tokens, YAML or JSON (TEMPORAL_CODEC_AUTH_TOKENS: the same JSON):
                                    - {name: ci, tokenSha256: <hex>, namespaces: [staging], rights: [decode]}
                                    - {name: ops, token: <32+ chars>, namespaces: "*", rights: [decode, encode]}
+                                 The file is reloaded on SIGHUP and when it changes; a list that does not read
+                                 is rejected and the tokens in use kept.
   --oidc-issuer URL | --jwks-url URL   JWTs (the Web UI's access token), with --jwt-audience, and --jwt-issuer
                                  for --jwks-url. Rights come from the permissions claim, Temporal's format
                                  "<namespace>:<role>": read (or more) decodes, write (or more) encodes;

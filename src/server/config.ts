@@ -11,6 +11,7 @@ import {
 import { readCodecOptions } from '../codec-options.js';
 import { FALLBACK_KEY_VARIABLE } from '../keys/load-key-ring.js';
 import { type AuthSettings, readAuthSettings } from './auth/auth-config.js';
+import type { TokenRead } from './auth/token-reload.js';
 import { type Env, isLoopback, SERVE_ENV, type ServeFlags, SettingsReader } from './config-source.js';
 import { type KeySource, loadServerKeyRing } from './key-reload.js';
 import {
@@ -133,6 +134,27 @@ export interface LoadedServeConfig {
   keySource?: KeySource;
   /** Things worth a log line (a long text key); never key values. */
   warnings: string[];
+  /** With a tokens file: the file, and how to read the token list again (a token reload) with the start-up checks. */
+  tokenSource?: { file: string; read: () => TokenRead };
+}
+
+/**
+ * The token list of these flags and variables as start-up reads it (the tokens file is read again), with start-up's
+ * warning about namespace limits when every namespace shares the key ring (`sharedKeyRing`).
+ */
+function readTokens(
+  flags: ServeFlags,
+  env: Env,
+  sharedKeyRing: { host: string; allowUnauthenticated: boolean; anonymousSource: string } | undefined,
+): TokenRead {
+  const reader = new SettingsReader(flags, env);
+  const auth = readAuthSettings(reader);
+  if (!auth || reader.problems.length > 0) {
+    return { problems: reader.problems.length > 0 ? reader.problems : ['no tokens are configured any more'] };
+  }
+  const warnings: string[] = [];
+  if (sharedKeyRing) checkNamespaceIsolation(auth, sharedKeyRing, [], warnings);
+  return { tokens: auth.tokens, warnings };
 }
 
 /**
@@ -263,7 +285,11 @@ export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig 
     ...(namespaceKeys ? { namespaceKeys } : {}),
     codec,
   };
-  return { config, keyRing, ...(keySource ? { keySource } : {}), warnings };
+  const tokensFile = auth ? reader.given('authTokensFile')?.text : undefined;
+  const isolation = sharedKeyRing ? where : undefined;
+  const tokenSource =
+    tokensFile !== undefined ? { file: tokensFile, read: () => readTokens(flags, env, isolation) } : undefined;
+  return { config, keyRing, ...(keySource ? { keySource } : {}), warnings, ...(tokenSource ? { tokenSource } : {}) };
 }
 
 const NAMESPACE_KEYS_SETTING = '--namespace-keys or a namespaces section in --config';

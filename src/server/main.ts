@@ -1,10 +1,12 @@
 import cluster from 'node:cluster';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
 import type { DestinationStream, Logger } from 'pino';
 import { KeyConfigError, type KeyRing } from '../index.js';
 import { createCodecServer } from './app.js';
 import { createAccessControl } from './auth/auth-config.js';
+import { TokenReloader } from './auth/token-reload.js';
 import { askPrimaryForMetrics, runPrimary, serveClusterMetrics } from './cluster.js';
 import type { CodecsLookup } from './codec-route.js';
 import { type LoadedServeConfig, reloadedKeyRingProblems, type ServeConfig } from './config.js';
@@ -45,13 +47,26 @@ async function runWorker(loaded: LoadedServeConfig, logger: Logger, stderr: (tex
   const metrics = new ServerMetrics();
   if (cluster.isWorker) serveClusterMetrics(metrics.registry);
   const { codecsFor, reloader } = createKeys(loaded, logger, metrics);
-  // SIGHUP reloads the keys (Node's default for it is to exit). In a cluster the primary forwards it to each worker.
+  const access = config.auth ? createAccessControl(config.auth, { logger, registry: metrics.registry }) : undefined;
+  const tokenReloader =
+    access && loaded.tokenSource
+      ? new TokenReloader({
+          initial: config.auth!.tokens,
+          read: loaded.tokenSource.read,
+          apply: access.setTokens,
+          logger,
+          dir: dirname(loaded.tokenSource.file),
+          registry: metrics.registry,
+        })
+      : undefined;
+  // SIGHUP reloads the keys and the tokens file (Node's default for it is to exit). In a cluster the primary forwards
+  // it to each worker.
   const onHangUp = (): void => {
     if (reloader) reloader.reload('SIGHUP');
     else logger.info('SIGHUP: no keys to reload (encryption is disabled)');
+    tokenReloader?.reload('SIGHUP');
   };
   process.on('SIGHUP', onHangUp);
-  const access = config.auth ? createAccessControl(config.auth, { logger, registry: metrics.registry }) : undefined;
   access?.issuerKeys?.warmUp().then(
     () => logger.info({ keys: access.issuerKeys!.describe() }, "fetched the identity provider's key set"),
     (error: Error) => logger.warn({ problem: error.message }, "cannot fetch the identity provider's key set yet"),
@@ -104,8 +119,10 @@ async function runWorker(loaded: LoadedServeConfig, logger: Logger, stderr: (tex
   const handlers = SIGNALS.map((signal) => [signal, () => stop(signal)] as const);
   for (const [signal, handler] of handlers) process.on(signal, handler);
   reloader?.watch();
+  tokenReloader?.watch();
   logger.info({ signal: await stopped }, 'stopping');
   reloader?.close();
+  tokenReloader?.close();
   // The handlers stay while draining, so that a second signal does not kill the process with Node's default.
   await codecServer.shutdown();
   for (const [signal, handler] of handlers) process.off(signal, handler);

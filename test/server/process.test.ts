@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { call, jsonPayload, payloadJson } from './helpers.js';
 import { killSpawnedAfterEach, type SpawnedServe, spawnServe } from './spawn-serve.js';
@@ -162,5 +165,41 @@ describe('temporal-codec serve (spawned)', () => {
     expect((await call(metricsPort, { method: 'GET', path: '/readyz' })).status).toBe(200);
     server.child.kill('SIGTERM');
     expect((await server.exited).code).toBe(0);
+  }, 90_000);
+
+  it('reloads the tokens file on SIGHUP in every worker (--workers 2)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'codec-tokens-'));
+    const file = join(dir, 'tokens.yaml');
+    const [before, after] = [randomBytes(32).toString('hex'), randomBytes(32).toString('hex')];
+    const list = (name: string, token: string) => `- name: ${name}\n  token: ${token}\n  namespaces: "*"\n  rights: [decode]\n`;
+    writeFileSync(file, list('ci', before));
+    try {
+      const server = serve(['--port', '0', '--workers', '2', '--auth-tokens-file', file]);
+      const port = await listening(server);
+      const decodeWith = async (token: string) =>
+        (await call(port, {
+          path: '/decode',
+          headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+          body: '{"payloads":[]}',
+          agent: false,
+        })).status;
+      expect(await decodeWith(before)).toBe(200);
+      writeFileSync(file, list('ci-2026', after));
+      server.child.kill('SIGHUP');
+      const deadline = Date.now() + 10_000;
+      const reloaded = () => server.stdout().split('\n').filter((line) => line.includes('"msg":"tokens reloaded"')).length;
+      while (Date.now() < deadline && reloaded() < 2) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(reloaded()).toBe(2);
+      // New connections, spread over both workers.
+      for (let i = 0; i < 4; i++) {
+        expect(await decodeWith(after)).toBe(200);
+        expect(await decodeWith(before)).toBe(401);
+      }
+      expect(server.stdout()).not.toContain(after);
+      server.child.kill('SIGTERM');
+      expect((await server.exited).code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 90_000);
 });

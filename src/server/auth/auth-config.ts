@@ -118,11 +118,19 @@ function readAlgorithms(reader: SettingsReader): string[] {
   return algorithms.length > 0 ? algorithms : DEFAULT_JWT_ALGORITHMS;
 }
 
-/** The authorizer of these settings, and the issuer keys to warm up at start-up. */
+/**
+ * The authorizer of these settings, the issuer keys to warm up at start-up, and `setTokens`, which puts a reloaded
+ * token list in use for the requests authorized after it (see token-reload.ts).
+ */
 export function createAccessControl(
   settings: AuthSettings,
   deps: { logger: Logger; registry?: Registry },
-): { authorize: AuthorizeHook; issuerKeys?: IssuerKeys; describe: Record<string, unknown> } {
+): {
+  authorize: AuthorizeHook;
+  issuerKeys?: IssuerKeys;
+  describe: Record<string, unknown>;
+  setTokens: (tokens: readonly StaticToken[]) => void;
+} {
   const authenticators: Authenticators = {
     ...(settings.tokens.length > 0 ? { staticTokens: new StaticTokens(settings.tokens) } : {}),
     ...(settings.anonymousDecode.length > 0 ? { anonymousDecode: new Set(settings.anonymousDecode) } : {}),
@@ -157,6 +165,12 @@ export function createAccessControl(
     authorize: createAuthorizer(authenticators),
     ...(issuerKeys ? { issuerKeys } : {}),
     describe,
+    setTokens: (tokens) => {
+      // A reload never leaves a server without a way in: an empty list is refused before it gets here.
+      if (tokens.length === 0 && !authenticators.jwt) throw new Error('setTokens needs tokens or a JWT verifier');
+      if (tokens.length > 0) authenticators.staticTokens = new StaticTokens(tokens);
+      else delete authenticators.staticTokens;
+    },
   };
 }
 

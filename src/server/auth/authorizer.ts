@@ -32,7 +32,8 @@ const JWT_SHAPE = /^[\w-]+\.[\w-]*\.[\w-]*$/;
  */
 export function createAuthorizer(auth: Authenticators): AuthorizeHook {
   if (!auth.staticTokens?.size && !auth.jwt) throw new Error('createAuthorizer needs static tokens or a JWT verifier');
-  const { staticTokens, jwt, anonymousDecode } = auth;
+  // `auth.staticTokens` is read per request: a token reload replaces it (see createAccessControl).
+  const { jwt, anonymousDecode } = auth;
   const tokenSource = jwt?.rules.tokenSource;
   const acceptsAccess = tokenSource === 'access' || tokenSource === 'either';
   const acceptsId = tokenSource === 'id' || tokenSource === 'either';
@@ -47,6 +48,7 @@ export function createAuthorizer(auth: Authenticators): AuthorizeHook {
   };
 
   return (req, namespace, operation) => {
+    const { staticTokens } = auth;
     const authorization = req.headers.authorization;
     const extras = req.headers['authorization-extras'];
     const bearer = authorization === undefined ? undefined : bearerToken(authorization);
