@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import type { Command } from 'commander';
 import { CODEC_ENV } from '../index.js';
 import {
@@ -111,6 +112,10 @@ export function registerServe(program: Command, io: CliIo): void {
     try {
       loaded = loadServeConfig(flags, io.env);
     } catch (error) {
+      // A cluster worker started again after a crash reads the settings anew, and a keys directory or tokens file
+      // broken since start-up fails it: without its IPC channel it exits, and the primary reports a worker that
+      // failed to start instead of waiting on one that never listens.
+      if (cluster.isWorker) cluster.worker?.disconnect();
       // A malformed value is a usage error (2), as for the other commands; well-formed settings that cannot run, 1.
       if (error instanceof ServeConfigError) throw new CliExit(error.usage ? 2 : 1, error.message);
       throw error;

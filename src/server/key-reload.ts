@@ -100,8 +100,9 @@ export class KeyReloader {
           : [`the keys could not be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).name ?? 'error'})`];
       this.#count('rejected');
       const text = problems.join('\n');
-      // A poll finds the same broken set again and again: say it once per distinct problem.
-      const level = text === this.#lastRejection ? 'debug' : 'error';
+      // A poll finds the same broken set again and again: say it once per distinct problem (an operator's SIGHUP
+      // always gets its answer).
+      const level = text === this.#lastRejection && trigger !== 'SIGHUP' ? 'debug' : 'error';
       this.#lastRejection = text;
       logger[level]({ trigger, problems }, 'key reload rejected: keeping the previous keys');
       return 'rejected';

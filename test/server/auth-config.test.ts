@@ -134,6 +134,9 @@ describe('authentication settings', () => {
       'tokens "a" and "a" are the same token',
     ]);
     expect(load({}, { TEMPORAL_CODEC_AUTH_TOKENS: '[]' }).problems).toEqual(['TEMPORAL_CODEC_AUTH_TOKENS: no tokens are listed']);
+    // With JWT verification the list may be empty: it lets no one in by itself.
+    const jwt = { jwksUrl: 'https://idp.example.com/jwks', jwtIssuer: 'https://idp.example.com/', jwtAudience: 'ui' };
+    expect(load(jwt, { TEMPORAL_CODEC_AUTH_TOKENS: '[]' }).problems).toEqual([]);
   });
 
   it('allows anonymous decoding only of listed namespaces, and only besides real authentication', () => {

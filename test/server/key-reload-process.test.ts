@@ -45,7 +45,7 @@ describe('key reload in the serve process', () => {
         return found.length === workers ? found : undefined;
       });
       expect(new Set(unchanged.map((l) => l.pid)).size).toBe(workers);
-      if (workers > 1) expect(server.lines().some((l) => l.msg === 'SIGHUP: asking every worker to reload its keys')).toBe(true);
+      if (workers > 1) expect(server.lines().some((l) => l.msg === 'SIGHUP: asking every worker to reload its keys and tokens')).toBe(true);
       expect(server.child.exitCode).toBeNull();
       expect((await encode()).status).toBe(200);
 

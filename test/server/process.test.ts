@@ -184,20 +184,54 @@ describe('temporal-codec serve (spawned)', () => {
           agent: false,
         })).status;
       expect(await decodeWith(before)).toBe(200);
+      const lines = (msg: string) =>
+        server.stdout().split('\n').filter((line) => line.includes(`"msg":"${msg}"`)).map((line) => JSON.parse(line));
+      const waitFor = async (msg: string, count: number) => {
+        const deadline = Date.now() + 10_000;
+        while (Date.now() < deadline && lines(msg).length < count) await new Promise((resolve) => setTimeout(resolve, 50));
+        return lines(msg);
+      };
       writeFileSync(file, list('ci-2026', after));
+      // Each worker reloads, whichever comes first: the SIGHUP or its watch of the directory.
       server.child.kill('SIGHUP');
-      const deadline = Date.now() + 10_000;
-      const reloaded = () => server.stdout().split('\n').filter((line) => line.includes('"msg":"tokens reloaded"')).length;
-      while (Date.now() < deadline && reloaded() < 2) await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(reloaded()).toBe(2);
+      expect(await waitFor('tokens reloaded', 2)).toHaveLength(2);
       // New connections, spread over both workers.
       for (let i = 0; i < 4; i++) {
         expect(await decodeWith(after)).toBe(200);
         expect(await decodeWith(before)).toBe(401);
       }
+      // SIGHUP alone reads the file again in each worker (the file has not changed since: no watch event).
+      server.child.kill('SIGHUP');
+      const unchanged = await waitFor('tokens unchanged', 2);
+      expect(unchanged.map((line) => line.trigger)).toEqual(['SIGHUP', 'SIGHUP']);
+      expect(new Set(unchanged.map((line) => line.pid)).size).toBe(2);
       expect(server.stdout()).not.toContain(after);
       server.child.kill('SIGTERM');
       expect((await server.exited).code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
+
+  it('stops with a clear message, not a hung worker, when a crashed worker cannot start on a file broken since', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'codec-tokens-'));
+    const file = join(dir, 'tokens.yaml');
+    writeFileSync(file, `- name: ci\n  token: ${randomBytes(32).toString('hex')}\n  namespaces: "*"\n  rights: [decode]\n`);
+    try {
+      const server = serve(['--port', '0', '--workers', '2', '--auth-tokens-file', file]);
+      await listening(server);
+      writeFileSync(file, '- name: ci\n  token: [');
+      server.child.kill('SIGHUP');
+      const deadline = Date.now() + 10_000;
+      const rejected = () => server.stdout().split('\n').filter((line) => line.includes('"msg":"token reload rejected')).length;
+      while (Date.now() < deadline && rejected() < 2) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(rejected()).toBe(2);
+      const workers = server.stdout().split('\n').filter((line) => line.includes('"msg":"worker listening"')).map((line) => JSON.parse(line).pid);
+      process.kill(workers[0], 'SIGKILL');
+      const { code } = await server.exited;
+      expect(code).toBe(1);
+      expect(server.stderr()).toContain('is not valid YAML or JSON');
+      expect(server.stderr()).toContain('temporal-codec: a worker exited with code 1 before listening; see the log');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAccessControl } from '../../src/server/auth/auth-config.js';
 import { TokenReloader } from '../../src/server/auth/token-reload.js';
-import { loadServeConfig } from '../../src/server/config.js';
+import { loadServeConfig, type ServeFlags } from '../../src/server/config.js';
 import { createLogger } from '../../src/server/logging.js';
 import { logLines, postJson, startServer, type TestServer } from './helpers.js';
 
@@ -22,12 +22,12 @@ afterEach(async () => {
 });
 
 /** A server authorizing with the tokens file in a temporary directory, and the reloader `serve` would build. */
-async function serverWithTokensFile(initial: unknown[], options: { watch?: boolean } = {}) {
+async function serverWithTokensFile(initial: unknown[], options: { watch?: boolean; flags?: ServeFlags } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'codec-tokens-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'tokens.json');
   writeFileSync(file, JSON.stringify(initial));
-  const loaded = loadServeConfig({ authTokensFile: file }, { TEMPORAL_ENCRYPTION_KEY_default: KEY });
+  const loaded = loadServeConfig({ authTokensFile: file, ...options.flags }, { TEMPORAL_ENCRYPTION_KEY_default: KEY });
   const lines: string[] = [];
   const logger = createLogger('debug', { write: (line: string) => void lines.push(line) });
   const access = createAccessControl(loaded.config.auth!, { logger });
@@ -90,9 +90,28 @@ describe('token reload', () => {
     expect(rejected).toMatchObject({ level: 'error', msg: 'token reload rejected: keeping the previous tokens', trigger: 'SIGHUP' });
     expect(rejected.problems.length).toBeGreaterThan(0);
     for (const secret of [OLD, NEW, 'short-secret-token']) expect(lines.join('')).not.toContain(secret);
-    // The same problem found again (a poll) is not an error line again.
+    // The same problem found again by a poll is not an error line again; an operator's SIGHUP always gets one.
     expect(reloader.reload('poll')).toBe('rejected');
     expect(reloadLines()[1]).toMatchObject({ level: 'debug' });
+    expect(reloader.reload('SIGHUP')).toBe('rejected');
+    expect(reloadLines()[2]).toMatchObject({ level: 'error' });
+  });
+
+  it('never shows a token put in a field name by mistake', async () => {
+    const { file, reloader, reloadLines, lines } = await serverWithTokensFile([entry('ci', OLD)]);
+    writeFileSync(file, `- name: ci\n  token=${NEW}: x\n  namespaces: [default]\n  rights: [decode]\n`);
+    expect(reloader.reload('SIGHUP')).toBe('rejected');
+    expect(reloadLines()[0].problems.join('\n')).toContain('has an unknown field (not shown');
+    expect(lines.join('')).not.toContain(NEW.slice(0, 12));
+  });
+
+  it('revokes every static token with an empty list when JWTs also let callers in', async () => {
+    const jwt: ServeFlags = { jwksUrl: 'https://idp.example.com/jwks', jwtIssuer: 'https://idp.example.com/', jwtAudience: 'temporal-ui' };
+    const { file, reloader, decodeWith } = await serverWithTokensFile([entry('ci', OLD)], { flags: jwt });
+    expect(await decodeWith(OLD)).toBe(200);
+    writeFileSync(file, '[]');
+    expect(reloader.reload('SIGHUP')).toBe('reloaded');
+    expect(await decodeWith(OLD)).toBe(401);
   });
 
   it('keeps the tokens in use when the file is gone', async () => {

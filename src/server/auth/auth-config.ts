@@ -41,11 +41,13 @@ export function readAuthSettings(reader: SettingsReader): AuthSettings | undefin
   const inline = reader.given('authTokens');
   if (inline) tokens.push(...parseStaticTokens(inline.text, inline.source, problems));
   problems.push(...duplicateProblems(tokens));
-  if ((file || inline) && tokens.length === 0 && problems.length === before) {
-    problems.push(`${[file?.source, inline?.source].filter(Boolean).join(' and ')}: no tokens are listed`);
-  }
+  const tokensRead = problems.length === before;
 
   const jwt = readJwtSettings(reader);
+  // An empty list is a mistake only when nothing else lets anyone in; with JWTs it revokes every static token.
+  if ((file || inline) && tokens.length === 0 && tokensRead && !jwt) {
+    problems.push(`${[file?.source, inline?.source].filter(Boolean).join(' and ')}: no tokens are listed`);
+  }
   const anonymous = reader.given('anonymousDecodeNamespaces');
   const anonymousDecode = anonymous ? commaList(anonymous.text) : [];
   if (anonymous && anonymousDecode.includes('*')) {

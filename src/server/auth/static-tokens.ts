@@ -61,13 +61,21 @@ function parseEntry(entry: unknown, where: string, problems: string[]): StaticTo
   }
   const label = typeof name === 'string' && NAME.test(name) ? `${where} ("${name}")` : where;
   for (const field of Object.keys(fields)) {
-    if (!FIELDS.has(field)) problems.push(`${label} has an unknown field "${field.slice(0, 40)}"`);
+    if (!FIELDS.has(field)) problems.push(`${label} has an unknown field ${fieldShown(field)}`);
   }
   const digest = digestOf(fields, label, problems);
   const namespaces = namespacesOf(fields.namespaces, label, problems);
   const rights = rightsOf(fields.rights, label, problems);
   if (problems.length > before || !digest || !namespaces || !rights) return undefined;
   return { name: name as string, digest, namespaces, rights };
+}
+
+/**
+ * An unknown field's name as a problem may show it: a plain word only. A mistyped entry can put its token in a key
+ * (`token=...` in YAML), and problems go to the log on a reload.
+ */
+function fieldShown(field: string): string {
+  return /^[A-Za-z_]{1,20}$/.test(field) ? `"${field}"` : `(not shown: not a plain word; the fields are ${[...FIELDS].join(', ')})`;
 }
 
 function digestOf(fields: Record<string, unknown>, label: string, problems: string[]): Buffer | undefined {

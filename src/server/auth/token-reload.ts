@@ -62,8 +62,9 @@ export class TokenReloader {
     if ('problems' in read) {
       this.#reloads.labels('rejected').inc();
       const text = read.problems.join('\n');
-      // A poll finds the same broken list again and again: say it once per distinct problem.
-      logger[text === this.#lastRejection ? 'debug' : 'error'](
+      // A poll finds the same broken list again and again: say it once per distinct problem (an operator's SIGHUP
+      // always gets its answer). The rejected count keeps growing meanwhile, for an alert.
+      logger[text === this.#lastRejection && trigger !== 'SIGHUP' ? 'debug' : 'error'](
         { trigger, problems: read.problems },
         'token reload rejected: keeping the previous tokens',
       );
