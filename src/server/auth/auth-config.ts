@@ -168,7 +168,7 @@ export function createAccessControl(
     ...(issuerKeys ? { issuerKeys } : {}),
     describe,
     setTokens: (tokens) => {
-      // A reload never leaves a server without a way in: an empty list is refused before it gets here.
+      // A reload never leaves a server without a way in: without JWTs, an empty list is refused before it gets here.
       if (tokens.length === 0 && !authenticators.jwt) throw new Error('setTokens needs tokens or a JWT verifier');
       if (tokens.length > 0) authenticators.staticTokens = new StaticTokens(tokens);
       else delete authenticators.staticTokens;
