@@ -97,7 +97,9 @@ export function uninspectedReasons(counts: PayloadCounts, options: CodecOptions)
     reasons.push(`${tooLarge} inflate(s) past --max-decompressed-bytes (${cap}): raise it to open them`);
   }
   if (notZlib > 0) reasons.push(`${notZlib} not a valid zlib stream`);
-  if (nested > 0) reasons.push(`${nested} hold(s) another binary/zlib payload, which is not opened (decode opens one layer)`);
+  if (nested > 0) {
+    reasons.push(`${nested} hold(s) another binary/zlib payload, which is not opened (decode opens one layer)`);
+  }
   return reasons.join('; ');
 }
 

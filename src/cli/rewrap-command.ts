@@ -104,7 +104,8 @@ export function registerRewrap(program: Command, io: CliIo): void {
     for (const warning of warnings) io.stderr(`warning: ${warning}\n`);
     const codec = new EncryptionCodec({ keyRing });
     const dryRun = flags.dryRun === true;
-    const rewrapOptions: RewrapOptions = { encryptionCodec: codec, dryRun, maxDecompressedBytes: options.maxDecompressedBytes };
+    const { maxDecompressedBytes } = options;
+    const rewrapOptions: RewrapOptions = { encryptionCodec: codec, dryRun, maxDecompressedBytes };
 
     const reports = files.map((file) => rewrapFile(file, rewrapOptions));
 

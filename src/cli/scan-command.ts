@@ -25,13 +25,13 @@ const HELP = `
 Lists the workflow executions (--query, in visibility syntax; default all, open and closed) and reads each one's
 raw history, as the server stores it, with no codec (and its rawHistory blobs, when the server sends those). Each
 open execution is also described (DescribeWorkflowExecution, which the credentials must allow): its pending
-activities' heartbeat details and last failures, and its pending Nexus operations' and callbacks' failures, are kept
-there until they complete (an activity's next attempt decodes its heartbeat details). It also lists every schedule of the namespace (--query does
-not apply to them; --no-schedules skips them) and describes each one: a schedule keeps its start-workflow action
-(input, memo, header) and its memo encrypted as the client that saved it encoded them, and passes them to every
-workflow it starts. Every payload found is counted by its encryption-key-id (a binary/zlib payload around a
-binary/encrypted one, as Go workers write with a compression threshold of 0, by the inner one's), and each key id
-gets a verdict:
+activities' heartbeat details and last failures, and its pending Nexus operations' and callbacks' failures, are
+kept there until they complete (an activity's next attempt decodes its heartbeat details). It also lists every
+schedule of the namespace (--query does not apply to them; --no-schedules skips them) and describes each one: a
+schedule keeps its start-workflow action (input, memo, header) and its memo encrypted as the client that saved it
+encoded them, and passes them to every workflow it starts. Every payload found is counted by its encryption-key-id
+(a binary/zlib payload around a binary/encrypted one, as Go workers write with a compression threshold of 0, by the
+inner one's), and each key id gets a verdict:
   active        new payloads are encrypted with it
   referenced    retained histories or schedules still hold payloads under it: keep it
                 (N open and M closed workflows, S schedules)

@@ -214,7 +214,12 @@ function rewrapEncrypted(payload: Payload, codec: EncryptionCodec, dryRun: boole
  * it is not to be written: no decode with that cap could open it, this tool's final check included. In a dry run it
  * is rewrapped all the same, to know its size, and dropped.
  */
-function rewrapInsideZlib(payload: Payload, codec: EncryptionCodec, inflater: CompressionCodec, dryRun: boolean): Rewrapped {
+function rewrapInsideZlib(
+  payload: Payload,
+  codec: EncryptionCodec,
+  inflater: CompressionCodec,
+  dryRun: boolean,
+): Rewrapped {
   const inner = inflater.inflatePayload(payload);
   if (!isEncrypted(inner)) throw new Error('internal error: a binary/zlib payload to rewrap holds no binary/encrypted one');
   const serialized = serializePayload(codec.rewrapPayload(inner));

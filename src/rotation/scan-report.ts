@@ -82,7 +82,7 @@ export interface ScheduleOnInactiveKey {
   keyIds: string[];
 }
 
-/** A workflow run whose history (or, for an open run, its description) could not be read: the scan does not cover it. */
+/** A workflow run whose history (or an open run's description) could not be read: the scan does not cover it. */
 export interface ScanFailure {
   workflowId: string;
   runId: string;

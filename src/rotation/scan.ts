@@ -113,9 +113,9 @@ export class ScheduleListingError extends Error {
  * this namespace; only from a complete scan, which a missing key id also prevents), `unseen` (no payload under it,
  * but the scan was not complete, so this proves nothing) or `missing` (unreadable now). A `binary/zlib` payload is
  * inflated (with the codecs' cap) to find a `binary/encrypted` payload inside, as Go's codec writes them, which then
- * counts under its key id; one that does not inflate, or holds another `binary/zlib` layer, is `uninspected`. The first `binary/encrypted` payload
- * under each configured key id (inside a `binary/zlib` one, the inner one) is decrypted, to check that the key is the
- * right one.
+ * counts under its key id; one that does not inflate, or holds another `binary/zlib` layer, is `uninspected`. The
+ * first `binary/encrypted` payload under each configured key id (inside a `binary/zlib` one, the inner one) is
+ * decrypted, to check that the key is the right one.
  *
  * Schedules are listed and described first, then runs, `concurrency` calls at a time in all; a run counts once its
  * whole history (and, if open, its description) is read, a schedule once it is described, so an aborted scan

@@ -156,7 +156,8 @@ export function createCodecServer(settings: Partial<ServerSettings>, deps: Codec
     route: RouteMatch,
     namespace: string | undefined,
   ): RequestContext | undefined => {
-    const context: RequestContext = { id: requestIdOf(req), route, namespace, startedAt: performance.now(), fields: {} };
+    const id = requestIdOf(req);
+    const context: RequestContext = { id, route, namespace, startedAt: performance.now(), fields: {} };
     setContext(req, context);
     res.setHeader('X-Request-Id', context.id);
     if (state.draining) res.setHeader('Connection', 'close');

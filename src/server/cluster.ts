@@ -66,8 +66,8 @@ export async function runPrimary(config: ServeConfig, logger: Logger, stderr: (t
     };
     const handlers = (['SIGTERM', 'SIGINT'] as const).map((signal) => [signal, () => stop(signal)] as const);
     for (const [signal, handler] of handlers) process.on(signal, handler);
-    // Each worker holds its own keys and tokens: SIGHUP to the primary (what an operator sends) reloads them all. Only workers
-    // that listen have their handler; one still starting reads the keys as they are now anyway.
+    // Each worker holds its own keys and tokens: SIGHUP to the primary (what an operator sends) reloads them all. Only
+    // workers that listen have their handler; one still starting reads the keys and tokens as they are now anyway.
     const forwardHangUp = (): void => {
       logger.info({ workers: listening.size }, 'SIGHUP: asking every worker to reload its keys and tokens');
       for (const id of listening) cluster.workers?.[id]?.process.kill('SIGHUP');

@@ -176,7 +176,9 @@ export function loadServeConfig(flags: ServeFlags, env: Env): LoadedServeConfig 
     ? reader.integer('metricsPort', 0, 0, 65535, 'a port number from 0 to 65535')
     : undefined;
   if (metricsGiven && portParsed && metricsPort !== 0 && metricsPort === port) {
-    problems.push(`${metricsGiven.source} is ${metricsPort}, the codec port too: give the metrics server a port of its own`);
+    problems.push(
+      `${metricsGiven.source} is ${metricsPort}, the codec port too: give the metrics server a port of its own`,
+    );
   }
   const corsOrigins = reader.corsOrigins();
   const corsMaxAge = reader.integer('corsMaxAge', D.corsMaxAge, 0, 86_400, 'a number of seconds up to 86400');

@@ -75,7 +75,8 @@ function parseEntry(entry: unknown, where: string, problems: string[]): StaticTo
  * (`token=...` in YAML), and problems go to the log on a reload.
  */
 function fieldShown(field: string): string {
-  return /^[A-Za-z_]{1,20}$/.test(field) ? `"${field}"` : `(not shown: not a plain word; the fields are ${[...FIELDS].join(', ')})`;
+  if (/^[A-Za-z_]{1,20}$/.test(field)) return `"${field}"`;
+  return `(not shown: not a plain word; the fields are ${[...FIELDS].join(', ')})`;
 }
 
 function digestOf(fields: Record<string, unknown>, label: string, problems: string[]): Buffer | undefined {

@@ -8,7 +8,9 @@ import type { StaticToken } from './static-tokens.js';
  * A token list read again: every token (the file's and the variable's) with the warnings start-up would give about
  * them, or the problems that refuse it.
  */
-export type TokenRead = { tokens: readonly StaticToken[]; warnings?: readonly string[] } | { problems: readonly string[] };
+export type TokenRead =
+  | { tokens: readonly StaticToken[]; warnings?: readonly string[] }
+  | { problems: readonly string[] };
 
 export interface TokenReloaderOptions {
   /** The tokens in use, read at start-up. */
@@ -43,7 +45,7 @@ export class TokenReloader {
     this.#current = options.initial;
     this.#reloads = new Counter({
       name: 'temporal_codec_token_reloads_total',
-      help: 'Reloads of the tokens file by outcome: reloaded (new tokens in use), unchanged, rejected (the previous kept).',
+      help: 'Reloads of the tokens file by outcome: reloaded (new tokens in use), unchanged, rejected (previous kept).',
       labelNames: ['outcome'],
       registers: options.registry ? [options.registry] : [],
     });
@@ -57,7 +59,8 @@ export class TokenReloader {
       read = this.#options.read();
     } catch (error) {
       // It runs from timers and signal handlers: anything else that goes wrong also keeps the tokens in use.
-      read = { problems: [`the tokens could not be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).name})`] };
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).name;
+      read = { problems: [`the tokens could not be read (${code})`] };
     }
     if ('problems' in read) {
       this.#reloads.labels('rejected').inc();
